@@ -1,0 +1,50 @@
+# Counter-based random numbers: a sample is a pure function of
+# (key, stream, row, column), so it does not depend on the number of threads,
+# on the order rows are visited, or on which process owns a column.
+#
+# ``key`` comes from (random_state, epoch, minibatch) via ``batch_key``;
+# ``row_key`` mixes in the stream (which sampling stage) and the row; the
+# per-element hash is two rounds of the 32-bit MurmurHash3 finaliser, which is
+# cheap enough to sit next to a sigmoid in the inner loop.
+from libc.stdint cimport uint32_t, uint64_t
+from libc.math cimport log, cos, sqrt
+
+
+cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
+    # SplitMix64 finaliser (Steele, Lea & Flood 2014).
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef inline uint32_t fmix32(uint32_t x) noexcept nogil:
+    x = x ^ (x >> 16)
+    x = x * 0x85EBCA6BU
+    x = x ^ (x >> 13)
+    x = x * 0xC2B2AE35U
+    return x ^ (x >> 16)
+
+
+cdef inline uint64_t row_key(uint64_t key, uint64_t stream, uint64_t row) noexcept nogil:
+    return mix64(key ^ mix64((stream << 40) + row + 0x9E3779B97F4A7C15ULL))
+
+
+cdef inline uint32_t hash32(uint64_t rkey, uint32_t col) noexcept nogil:
+    cdef uint32_t x = fmix32((col * 0x9E3779B9U) ^ <uint32_t> rkey)
+    return fmix32(x + <uint32_t> (rkey >> 32))
+
+
+cdef inline float uniform_f(uint64_t rkey, uint32_t col) noexcept nogil:
+    # 24 random bits: every float in [0, 1) on the 2**-24 grid.
+    return <float> (hash32(rkey, col) >> 8) * <float> 5.9604644775390625e-08
+
+
+cdef inline double uniform_d(uint64_t rkey, uint32_t col) noexcept nogil:
+    return <double> hash32(rkey, col) * 2.3283064365386963e-10
+
+
+cdef inline double normal(uint64_t rkey, uint32_t col) noexcept nogil:
+    # Box-Muller on two hashes of the same element; u1 in (0, 1].
+    cdef double u1 = (<double> hash32(rkey, 2 * col) + 1.0) * 2.3283064365386963e-10
+    cdef double u2 = <double> hash32(rkey, 2 * col + 1) * 2.3283064365386963e-10
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2)

@@ -1,0 +1,842 @@
+"""Restricted Boltzmann Machines trained by contrastive divergence.
+
+The estimators own validation, parameters and the epoch / minibatch loop; all
+per-minibatch math runs in :mod:`skdbn._kernels._cd`.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state, gen_batches, gen_even_slices
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from ._kernels import _cd
+from ._kernels._random import batch_key
+from .utils._compat import (
+    Interval,
+    StrOptions,
+    _fit_context,
+    _openmp_effective_n_threads,
+    validate_data,
+)
+
+# Rows per block in transform-like methods: bounds the scratch memory of a
+# call on a large (e.g. memory-mapped) input.
+_CHUNK_ROWS = 4096
+# Epoch index reserved for the random numbers of gibbs / score_samples, so
+# that they never reuse the keys of a training minibatch.
+_INFERENCE_EPOCH = 2**62
+# Floor of a learned visible standard deviation (data are expected to be
+# standardised or whitened, so sigma lives near 1).
+_SIGMA_MIN = 1e-3
+
+
+class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared training loop and inference of the RBM estimators.
+
+    Subclasses set ``_gaussian`` and implement ``_init_sigma`` /
+    ``_visible_free_energy``.
+    """
+
+    _gaussian = False
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "cd_k": [Interval(Integral, 1, None, closed="left")],
+        "persistent": ["boolean"],
+        "sample_visible": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="left"), StrOptions({"schedule"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
+        "sparsity_cost": [Interval(Real, 0, None, closed="left")],
+        "dtype": [None, StrOptions({"float32", "float64"}), type],
+        "n_jobs": [None, Integral],
+    }
+
+    # ------------------------------------------------------------------
+    # Validation helpers
+    # ------------------------------------------------------------------
+    def _validate_X(self, X, reset):
+        X = validate_data(
+            self,
+            X,
+            accept_sparse="csr",
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if not self._gaussian:
+            _warn_outside_unit_interval(X, type(self).__name__)
+        return X
+
+    def _model_dtype(self, X):
+        if self.dtype is None:
+            return X.dtype
+        dtype = np.dtype(self.dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}.")
+        return dtype
+
+    def _n_threads(self):
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs == 0 is invalid; use None, -1 or a positive integer.")
+        return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model to the data X by ``n_iter`` passes of CD-k / PCD.
+
+        Minibatches are contiguous slices of ``X`` visited in a shuffled
+        order, so a memory-mapped ``X`` is read one minibatch at a time and
+        never copied whole.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted model.
+        """
+        X = self._validate_X(X, reset=True)
+        self._initialize(X)
+        self._run_epochs(X, self.n_iter)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Fit the model on one chunk of data: one pass over its minibatches.
+
+        Unlike scikit-learn's ``BernoulliRBM.partial_fit``, which takes a
+        single gradient step whatever the chunk size, this learns from every
+        ``batch_size`` minibatch of the chunk.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The partially fitted model.
+        """
+        first = not hasattr(self, "components_")
+        X = self._validate_X(X, reset=first)
+        if first:
+            self._initialize(X)
+        self._run_epochs(X, 1)
+        return self
+
+    def _initialize(self, X):
+        n_features = X.shape[1]
+        dtype = self._model_dtype(X)
+        rng = check_random_state(self.random_state)
+        self.components_ = rng.normal(0, 0.01, (self.n_components, n_features)).astype(
+            dtype
+        )
+        self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
+        self.intercept_visible_ = np.zeros(n_features, dtype=dtype)
+        self.h_samples_ = np.zeros((self.batch_size, self.n_components), dtype=dtype)
+        self.n_iter_ = 0
+        self.reconstruction_errors_ = []
+        self._init_sigma(n_features, dtype)
+        # Seed of the counter-based generator used for every sample.
+        self._seed = int(rng.randint(np.iinfo(np.int64).max))
+        self._components_inc = np.zeros_like(self.components_)
+        self._visible_inc = np.zeros_like(self.intercept_visible_)
+        self._hidden_inc = np.zeros_like(self.intercept_hidden_)
+        self._hidden_mean = np.full(self.n_components, self.sparsity_target, dtype=dtype)
+
+    def _init_sigma(self, n_features, dtype):
+        self._sigma = np.zeros(0, dtype=dtype)
+
+    def _learn_sigma(self):
+        return False
+
+    def _momentum_at(self, epoch):
+        if self.momentum == "schedule":
+            return 0.5 if epoch < 5 else 0.9
+        return float(self.momentum)
+
+    def _run_epochs(self, X, n_epochs):
+        """``n_epochs`` passes over X, one kernel call per minibatch."""
+        W = self.components_
+        dtype = W.dtype
+        n_hidden, n_features = W.shape
+        n_samples = X.shape[0]
+        batch_size = min(self.batch_size, n_samples)
+        if self.h_samples_.shape[0] < batch_size:
+            self.h_samples_ = np.resize(self.h_samples_, (batch_size, n_hidden))
+        vis = np.empty((2 * batch_size, n_features), dtype=dtype)
+        hid = np.empty((2 * batch_size, n_hidden), dtype=dtype)
+        grad = np.empty((n_hidden, n_features) if self._learn_sigma() else (0, 0), dtype)
+        hidden_mean = self._hidden_mean if self.sparsity_cost > 0 else np.zeros(0, dtype)
+        n_batches = int(np.ceil(n_samples / batch_size))
+        slices = list(gen_even_slices(n_samples, n_batches))
+        n_threads = self._n_threads()
+
+        with threadpool_limits(limits=n_threads, user_api="blas"):
+            for _ in range(n_epochs):
+                epoch = self.n_iter_
+                momentum = self._momentum_at(epoch)
+                if momentum == 0 and self.weight_decay == 0:
+                    # The kernel then writes straight into W; stale
+                    # increments must not leak into a later momentum step.
+                    self._components_inc.fill(0)
+                begin = time.perf_counter()
+                order = np.random.default_rng([self._seed, epoch]).permutation(n_batches)
+                sq_error = 0.0
+                for b in order:
+                    batch = X[slices[b]]
+                    m = batch.shape[0]
+                    if sp.issparse(batch):
+                        batch = batch.toarray()
+                    np.copyto(vis[:m], batch, casting="same_kind")
+                    err = _cd.cd_step(
+                        W,
+                        self.intercept_visible_,
+                        self.intercept_hidden_,
+                        self._components_inc,
+                        self._visible_inc,
+                        self._hidden_inc,
+                        self._sigma,
+                        vis,
+                        hid,
+                        self.h_samples_,
+                        hidden_mean,
+                        grad,
+                        m,
+                        cd_k=self.cd_k,
+                        persistent=self.persistent,
+                        sample_visible=self.sample_visible,
+                        learning_rate=self.learning_rate,
+                        momentum=momentum,
+                        weight_decay=self.weight_decay,
+                        sparsity_target=self.sparsity_target,
+                        sparsity_cost=self.sparsity_cost,
+                        sigma_learning_rate=self._sigma_learning_rate(),
+                        sigma_min=_SIGMA_MIN,
+                        key=batch_key(self._seed, epoch, int(b)),
+                        n_threads=n_threads,
+                    )
+                    if not np.isfinite(err):
+                        self._diverged(epoch)
+                    sq_error += err
+                if not self._parameters_finite():
+                    self._diverged(epoch)
+                self.n_iter_ += 1
+                if self.persistent:
+                    # The kernel's error compares data with fantasy particles;
+                    # report a real reconstruction of the last minibatch.
+                    last = X[slices[order[-1]]]
+                    recon = self.reconstruct(last)
+                    diff = (last.toarray() if sp.issparse(last) else last) - recon
+                    error = float(np.sum(diff.astype(np.float64) ** 2)) / last.shape[0]
+                else:
+                    error = sq_error / n_samples
+                self.reconstruction_errors_.append(error)
+                if self.verbose:
+                    print(
+                        f"[{type(self).__name__}] Iteration {self.n_iter_}, "
+                        f"reconstruction error = {error:.4f}, "
+                        f"time = {time.perf_counter() - begin:.2f}s"
+                    )
+
+    def _sigma_learning_rate(self):
+        return 0.0
+
+    def _parameters_finite(self):
+        return all(
+            np.isfinite(np.sum(a, dtype=np.float64))
+            for a in (self.components_, self.intercept_hidden_, self.intercept_visible_, self._sigma)
+        )
+
+    def _diverged(self, epoch):
+        for name in ("components_", "intercept_hidden_", "intercept_visible_", "h_samples_"):
+            self.__dict__.pop(name, None)
+        raise FloatingPointError(
+            f"{type(self).__name__} diverged during epoch {epoch + 1}: the weights "
+            f"became non-finite with learning_rate={self.learning_rate}. Use a "
+            "smaller learning_rate (and check that the data are scaled); the "
+            "model was left unfitted."
+        )
+
+    # ------------------------------------------------------------------
+    # Inference
+    # ------------------------------------------------------------------
+    def _scaled_block(self, X, sl):
+        """Rows ``sl`` of X as a C-contiguous array of the model's dtype, v / sigma."""
+        block = X[sl]
+        if sp.issparse(block):
+            block = block.toarray()
+        block = np.ascontiguousarray(block, dtype=self.components_.dtype)
+        if self._sigma.size:
+            block = block / self._sigma
+        return block
+
+    def _hidden_probs(self, X, n_threads):
+        out = np.empty((X.shape[0], self.n_components), dtype=self.components_.dtype)
+        for sl in gen_batches(X.shape[0], _CHUNK_ROWS):
+            _cd.hidden_given_visible(
+                self._scaled_block(X, sl),
+                self.components_,
+                self.intercept_hidden_,
+                out[sl],
+                n_threads=n_threads,
+            )
+        return out
+
+    def _visible_from_hidden(self, Hs, n_threads, sample=False, key=0, stream=0):
+        Hs = np.ascontiguousarray(Hs, dtype=self.components_.dtype)
+        out = np.empty((Hs.shape[0], self.components_.shape[1]), dtype=Hs.dtype)
+        _cd.visible_given_hidden(
+            Hs,
+            self.components_,
+            self.intercept_visible_,
+            self._sigma,
+            out,
+            sample=sample,
+            key=key,
+            stream=stream,
+            n_threads=n_threads,
+        )
+        return out
+
+    def transform(self, X):
+        """Hidden activation probabilities, ``P(h=1 | v=X)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data to be transformed.
+
+        Returns
+        -------
+        h : ndarray of shape (n_samples, n_components)
+            Latent representations of the data, in the model's dtype.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        n_threads = self._n_threads()
+        with threadpool_limits(limits=n_threads, user_api="blas"):
+            return self._hidden_probs(X, n_threads)
+
+    def reconstruct(self, X):
+        """Mean-field reconstruction ``E[v | h = P(h=1 | v=X)]``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Visible data.
+
+        Returns
+        -------
+        X_rec : ndarray of shape (n_samples, n_features)
+            The reconstruction, in the model's dtype.
+        """
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
+        )
+        n_threads = self._n_threads()
+        with threadpool_limits(limits=n_threads, user_api="blas"):
+            return self._visible_from_hidden(self._hidden_probs(X, n_threads), n_threads)
+
+    def _next_inference_key(self):
+        calls = getattr(self, "_n_inference_calls", 0)
+        self._n_inference_calls = calls + 1
+        return batch_key(self._seed, _INFERENCE_EPOCH, calls)
+
+    def gibbs(self, v):
+        """Perform one Gibbs sampling step ``v -> h -> v'``.
+
+        Each call draws fresh random numbers (successive calls continue one
+        reproducible stream determined by ``random_state``).
+
+        Parameters
+        ----------
+        v : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Values of the visible layer to start from.
+
+        Returns
+        -------
+        v_new : ndarray of shape (n_samples, n_features)
+            Values of the visible layer after one Gibbs step, in the model's
+            dtype (0/1 for Bernoulli visibles).
+        """
+        check_is_fitted(self)
+        v = validate_data(
+            self, v, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
+        )
+        n_threads = self._n_threads()
+        dtype = self.components_.dtype
+        h = np.empty((v.shape[0], self.n_components), dtype=dtype)
+        out = np.empty((v.shape[0], self.components_.shape[1]), dtype=dtype)
+        with threadpool_limits(limits=n_threads, user_api="blas"):
+            # Rows are keyed per block so that any v.shape[0] works.
+            for block, sl in enumerate(gen_batches(v.shape[0], _CHUNK_ROWS)):
+                key = self._next_inference_key()
+                p = np.empty((sl.stop - sl.start, self.n_components), dtype=dtype)
+                _cd.hidden_given_visible(
+                    self._scaled_block(v, sl),
+                    self.components_,
+                    self.intercept_hidden_,
+                    p,
+                    samples=h[sl],
+                    key=key,
+                    stream=0,
+                    n_threads=n_threads,
+                )
+                out[sl] = self._visible_from_hidden(
+                    h[sl], n_threads, sample=True, key=key, stream=1
+                )
+        return out
+
+    def free_energy(self, X):
+        """Free energy ``F(v) = -log sum_h exp(-E(v, h))`` of each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Visible data.
+
+        Returns
+        -------
+        free_energy : ndarray of shape (n_samples,)
+            ``-log p(v) - log Z``: lower means more probable under the model.
+        """
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
+        )
+        return self._free_energy(X)
+
+    def _free_energy(self, X):
+        n_threads = self._n_threads()
+        out = np.empty(X.shape[0], dtype=self.components_.dtype)
+        with threadpool_limits(limits=n_threads, user_api="blas"):
+            for sl in gen_batches(X.shape[0], _CHUNK_ROWS):
+                _cd.softplus_sum(
+                    self._scaled_block(X, sl),
+                    self.components_,
+                    self.intercept_hidden_,
+                    out[sl],
+                    n_threads=n_threads,
+                )
+        return self._visible_free_energy(X) - out
+
+
+class BernoulliRBM(_BaseRBM):
+    """Bernoulli Restricted Boltzmann Machine trained by CD-k or PCD.
+
+    A drop-in replacement for :class:`sklearn.neural_network.BernoulliRBM`:
+    the same constructor parameters with the same defaults (persistent
+    contrastive divergence, sampled visible reconstructions), the same fitted
+    attributes and the same meaning of ``transform``, ``gibbs`` and
+    ``score_samples``. Each minibatch runs in one multithreaded Cython/BLAS
+    kernel, in float32 when the data are float32.
+
+    The energy is ``E(v, h) = -v^T W^T h - b^T v - c^T h`` with binary ``v``
+    and ``h`` (report §1.4, eq. 1.1); visible values in [0, 1] are read as
+    probabilities.
+
+    Parameters
+    ----------
+    n_components : int, default=256
+        Number of binary hidden units.
+    learning_rate : float, default=0.1
+        Learning rate for the weights and biases. The gradient is averaged
+        over the minibatch.
+    batch_size : int, default=10
+        Number of examples per minibatch.
+    n_iter : int, default=10
+        Number of passes over the training data (epochs).
+    verbose : int, default=0
+        Print the reconstruction error and time of every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Determines the initial weights and every random sample. The same seed
+        gives the same samples whatever ``n_jobs``.
+    cd_k : int, default=1
+        Number of Gibbs steps of the negative phase (CD-k).
+    persistent : bool, default=True
+        Persistent contrastive divergence (the negative chain continues from
+        ``h_samples_`` across minibatches, as in scikit-learn); if False,
+        plain CD-k restarting from the data.
+    sample_visible : bool, default=True
+        Sample the negative-phase visible states; if False, use their
+        probabilities (mean-field reconstructions).
+    momentum : float in [0, 1) or "schedule", default=0.0
+        Momentum of the parameter updates. ``"schedule"`` uses 0.5 for the
+        first 5 epochs and 0.9 after (each ``partial_fit`` call is an epoch).
+    weight_decay : float, default=0.0
+        L2 penalty on the weights: each update subtracts
+        ``learning_rate * weight_decay * W``.
+    sparsity_target : float in (0, 1), default=0.1
+        Target mean activation of the hidden units for the sparsity penalty.
+    sparsity_cost : float, default=0.0
+        Strength of the sparsity penalty; 0 disables it. The penalty is
+        ``sparsity_cost * (q - sparsity_target)`` on every hidden unit's total
+        input, where ``q`` is a running mean of its activation.
+    dtype : {None, "float32", "float64"}, default=None
+        Floating type of the model. None follows the input (float32 stays
+        float32, anything else becomes float64).
+    n_jobs : int, default=None
+        Number of threads for the kernels and BLAS. None or -1 uses all the
+        cores available.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Weight matrix ``W``.
+    intercept_hidden_ : ndarray of shape (n_components,)
+        Biases of the hidden units.
+    intercept_visible_ : ndarray of shape (n_features,)
+        Biases of the visible units.
+    h_samples_ : ndarray of shape (batch_size, n_components)
+        Hidden states of the negative chain (the fantasy particles for PCD).
+    n_iter_ : int
+        Number of epochs run (``partial_fit`` calls count one each).
+    reconstruction_errors_ : list of float
+        Mean squared reconstruction error per sample, one per epoch.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when they are all strings.
+
+    See Also
+    --------
+    GaussianBernoulliRBM : RBM with real-valued Gaussian visible units.
+    sklearn.neural_network.BernoulliRBM : The scikit-learn estimator this replaces.
+
+    References
+    ----------
+    .. [1] Krizhevsky, A. Learning Multiple Layers of Features from Tiny
+       Images. Technical report, University of Toronto, 2009.
+    .. [2] Tieleman, T. Training Restricted Boltzmann Machines using
+       Approximations to the Likelihood Gradient. ICML 2008.
+    .. [3] Hinton, G. A Practical Guide to Training Restricted Boltzmann
+       Machines. UTML TR 2010-003.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdbn import BernoulliRBM
+    >>> X = np.array([[0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float32)
+    >>> model = BernoulliRBM(n_components=2, random_state=0).fit(X)
+    >>> model.transform(X).shape
+    (4, 2)
+    >>> model.transform(X).dtype
+    dtype('float32')
+    """
+
+    def __init__(
+        self,
+        n_components=256,
+        *,
+        learning_rate=0.1,
+        batch_size=10,
+        n_iter=10,
+        verbose=0,
+        random_state=None,
+        cd_k=1,
+        persistent=True,
+        sample_visible=True,
+        momentum=0.0,
+        weight_decay=0.0,
+        sparsity_target=0.1,
+        sparsity_cost=0.0,
+        dtype=None,
+        n_jobs=None,
+    ):
+        self.n_components = n_components
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.random_state = random_state
+        self.cd_k = cd_k
+        self.persistent = persistent
+        self.sample_visible = sample_visible
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.sparsity_target = sparsity_target
+        self.sparsity_cost = sparsity_cost
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+
+    def _visible_free_energy(self, X):
+        return -np.asarray(X @ self.intercept_visible_).ravel()
+
+    def score_samples(self, X):
+        """Pseudo-likelihood of X, as in scikit-learn's BernoulliRBM.
+
+        The free energy of each sample is compared with that of a copy with
+        one randomly chosen feature flipped; the log-logistic of the
+        difference, times ``n_features``, estimates ``log p(v)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Binary visible data.
+
+        Returns
+        -------
+        pseudo_likelihood : ndarray of shape (n_samples,)
+            Pseudo-likelihood of each sample (proxy for the log-likelihood).
+        """
+        check_is_fitted(self)
+        v = validate_data(
+            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
+        )
+        rng = check_random_state(self.random_state)
+        ind = (np.arange(v.shape[0]), rng.randint(0, v.shape[1], v.shape[0]))
+        if sp.issparse(v):
+            flip = sp.csr_matrix(
+                (-2 * np.asarray(v[ind]).ravel() + 1, ind), shape=v.shape
+            )
+            v_ = v + flip
+        else:
+            v_ = v.copy()
+            v_[ind] = 1 - v_[ind]
+        fe = self._free_energy(v)
+        fe_ = self._free_energy(v_)
+        return -v.shape[1] * np.logaddexp(0, -(fe_ - fe))
+
+
+class GaussianBernoulliRBM(_BaseRBM):
+    """RBM with Gaussian visible units and binary hidden units.
+
+    The energy (report §1.4.3, eq. 1.8) is
+    ``E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c^T h
+    - sum_ij (v_i / sigma_i) h_j W_ji``: the hidden input is
+    ``(v / sigma) @ W.T + c`` and ``v | h`` is Gaussian with mean
+    ``b + sigma * (h @ W)`` and standard deviation ``sigma``. ``sigma`` is
+    fixed or learned by the rule of §1.4.3.2.
+
+    Parameters
+    ----------
+    n_components : int, default=256
+        Number of binary hidden units.
+    learning_rate : float, default=0.01
+        Learning rate for the weights and biases (Gaussian visibles want a
+        smaller rate than binary ones).
+    batch_size : int, default=10
+        Number of examples per minibatch.
+    n_iter : int, default=10
+        Number of passes over the training data (epochs).
+    verbose : int, default=0
+        Print the reconstruction error and time of every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Determines the initial weights and every random sample.
+    cd_k : int, default=1
+        Number of Gibbs steps of the negative phase (CD-k).
+    persistent : bool, default=False
+        Persistent contrastive divergence instead of CD-k.
+    sample_visible : bool, default=False
+        Add Gaussian noise to the negative-phase visibles; by default they
+        are the conditional means (mean-field reconstructions).
+    sigma : float, array-like of shape (n_features,) or "learn", default=1.0
+        Standard deviation of the visible units: one value, one per feature,
+        or ``"learn"`` to learn one per feature starting from 1 (data are
+        expected to be standardised or whitened).
+    sigma_learning_rate : float, default=1e-3
+        Learning rate of ``sigma`` when ``sigma="learn"``.
+    momentum : float in [0, 1) or "schedule", default=0.0
+        Momentum of the parameter updates; ``"schedule"`` is 0.5 for five
+        epochs then 0.9.
+    weight_decay : float, default=0.0
+        L2 penalty on the weights.
+    sparsity_target : float in (0, 1), default=0.1
+        Target mean activation of the hidden units.
+    sparsity_cost : float, default=0.0
+        Strength of the sparsity penalty; 0 disables it.
+    dtype : {None, "float32", "float64"}, default=None
+        Floating type of the model; None follows the input.
+    n_jobs : int, default=None
+        Number of threads; None or -1 uses all the cores available.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Weight matrix ``W`` (acting on ``v / sigma``).
+    intercept_hidden_ : ndarray of shape (n_components,)
+        Biases of the hidden units.
+    intercept_visible_ : ndarray of shape (n_features,)
+        Means of the visible units when all hidden units are off.
+    sigma_ : ndarray of shape (n_features,)
+        Standard deviation of each visible unit (fixed or learned).
+    h_samples_ : ndarray of shape (batch_size, n_components)
+        Hidden states of the negative chain.
+    n_iter_ : int
+        Number of epochs run.
+    reconstruction_errors_ : list of float
+        Mean squared reconstruction error per sample, one per epoch.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when they are all strings.
+
+    See Also
+    --------
+    BernoulliRBM : RBM with binary visible units.
+
+    References
+    ----------
+    .. [1] Krizhevsky, A. Learning Multiple Layers of Features from Tiny
+       Images. Technical report, University of Toronto, 2009, §1.4.3.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdbn import GaussianBernoulliRBM
+    >>> X = np.random.RandomState(0).normal(size=(100, 5))
+    >>> model = GaussianBernoulliRBM(n_components=3, sigma="learn", random_state=0)
+    >>> model.fit(X).sigma_.shape
+    (5,)
+    """
+
+    _gaussian = True
+
+    _parameter_constraints: dict = {
+        **_BaseRBM._parameter_constraints,
+        "sigma": [Interval(Real, 0, None, closed="neither"), "array-like", StrOptions({"learn"})],
+        "sigma_learning_rate": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=256,
+        *,
+        learning_rate=0.01,
+        batch_size=10,
+        n_iter=10,
+        verbose=0,
+        random_state=None,
+        cd_k=1,
+        persistent=False,
+        sample_visible=False,
+        sigma=1.0,
+        sigma_learning_rate=1e-3,
+        momentum=0.0,
+        weight_decay=0.0,
+        sparsity_target=0.1,
+        sparsity_cost=0.0,
+        dtype=None,
+        n_jobs=None,
+    ):
+        self.n_components = n_components
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.random_state = random_state
+        self.cd_k = cd_k
+        self.persistent = persistent
+        self.sample_visible = sample_visible
+        self.sigma = sigma
+        self.sigma_learning_rate = sigma_learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.sparsity_target = sparsity_target
+        self.sparsity_cost = sparsity_cost
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+
+    def _learn_sigma(self):
+        return isinstance(self.sigma, str)
+
+    def _sigma_learning_rate(self):
+        return self.sigma_learning_rate if self._learn_sigma() else 0.0
+
+    def _init_sigma(self, n_features, dtype):
+        if self._learn_sigma():
+            sigma = np.ones(n_features)
+        else:
+            sigma = np.asarray(self.sigma, dtype=np.float64)
+            if sigma.ndim == 0:
+                sigma = np.full(n_features, float(sigma))
+            if sigma.shape != (n_features,):
+                raise ValueError(
+                    f"sigma has shape {sigma.shape}; expected a scalar or an array of "
+                    f"shape ({n_features},), one value per feature."
+                )
+            if not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
+                raise ValueError("sigma must be finite and strictly positive.")
+        self._sigma = np.ascontiguousarray(sigma, dtype=dtype)
+
+    @property
+    def sigma_(self):
+        """Standard deviation of each visible unit."""
+        return self._sigma
+
+    def _visible_free_energy(self, X):
+        if sp.issparse(X):
+            X = X.toarray()
+        z = (X - self.intercept_visible_) / self._sigma
+        return 0.5 * np.einsum("ij,ij->i", z, z).astype(self.components_.dtype)
+
+    def score_samples(self, X):
+        """Unnormalised log-density ``-F(v)`` of each sample.
+
+        For continuous visibles this is ``log p(v) + log Z``; differences
+        between samples are exact log-probability ratios.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Visible data.
+
+        Returns
+        -------
+        score : ndarray of shape (n_samples,)
+            Negative free energy of each sample.
+        """
+        return -self.free_energy(X)
+
+
+def _warn_outside_unit_interval(X, name):
+    data = X.data if sp.issparse(X) else X
+    if data.size == 0:
+        return
+    lo, hi = float(np.min(data)), float(np.max(data))
+    if lo < 0 or hi > 1:
+        warnings.warn(
+            f"{name} expects features in [0, 1] (probabilities of binary units), "
+            f"but X ranges over [{lo:.3g}, {hi:.3g}]. Scale the data first, e.g. "
+            "divide 8-bit pixel intensities by 255 or use "
+            "sklearn.preprocessing.MinMaxScaler; for real-valued data use "
+            "GaussianBernoulliRBM.",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,17 @@
+"""The one place where skdbn imports scikit-learn's private helpers.
+
+A scikit-learn upgrade that moves any of these touches this file only.
+"""
+
+from sklearn.base import _fit_context
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+__all__ = [
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "_openmp_effective_n_threads",
+    "validate_data",
+]
