@@ -206,7 +206,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         slices = list(gen_even_slices(n_samples, n_batches))
         n_threads = self._n_threads()
 
-        with threadpool_limits(limits=n_threads, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"):
             for _ in range(n_epochs):
                 epoch = self.n_iter_
                 momentum = self._momentum_at(epoch)
@@ -349,7 +349,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         n_threads = self._n_threads()
-        with threadpool_limits(limits=n_threads, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"):
             return self._hidden_probs(X, n_threads)
 
     def reconstruct(self, X):
@@ -370,7 +370,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
         )
         n_threads = self._n_threads()
-        with threadpool_limits(limits=n_threads, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"):
             return self._visible_from_hidden(self._hidden_probs(X, n_threads), n_threads)
 
     def _next_inference_key(self):
@@ -403,7 +403,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         dtype = self.components_.dtype
         h = np.empty((v.shape[0], self.n_components), dtype=dtype)
         out = np.empty((v.shape[0], self.components_.shape[1]), dtype=dtype)
-        with threadpool_limits(limits=n_threads, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"):
             # Rows are keyed per block so that any v.shape[0] works.
             for block, sl in enumerate(gen_batches(v.shape[0], _CHUNK_ROWS)):
                 key = self._next_inference_key()
@@ -445,7 +445,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _free_energy(self, X):
         n_threads = self._n_threads()
         out = np.empty(X.shape[0], dtype=self.components_.dtype)
-        with threadpool_limits(limits=n_threads, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"):
             for sl in gen_batches(X.shape[0], _CHUNK_ROWS):
                 _cd.softplus_sum(
                     self._scaled_block(X, sl),

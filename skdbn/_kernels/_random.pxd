@@ -6,7 +6,7 @@
 # ``row_key`` mixes in the stream (which sampling stage) and the row; the
 # per-element hash is two rounds of the 32-bit MurmurHash3 finaliser, which is
 # cheap enough to sit next to a sigmoid in the inner loop.
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.math cimport log, cos, sqrt
 
 
@@ -35,8 +35,9 @@ cdef inline uint32_t hash32(uint64_t rkey, uint32_t col) noexcept nogil:
 
 
 cdef inline float uniform_f(uint64_t rkey, uint32_t col) noexcept nogil:
-    # 24 random bits: every float in [0, 1) on the 2**-24 grid.
-    return <float> (hash32(rkey, col) >> 8) * <float> 5.9604644775390625e-08
+    # 24 random bits: every float in [0, 1) on the 2**-24 grid. The signed
+    # conversion vectorises (there is no SSE/AVX2 unsigned one).
+    return <float> <int32_t> (hash32(rkey, col) >> 8) * <float> 5.9604644775390625e-08
 
 
 cdef inline double uniform_d(uint64_t rkey, uint32_t col) noexcept nogil:

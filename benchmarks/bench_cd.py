@@ -1,0 +1,182 @@
+"""Throughput of one epoch of CD-1, against its peers in the same run.
+
+FLOP model: one CD-1 minibatch of m rows costs 10*m*V*H flops (three
+forward products and two gradient products of 2*m*V*H each). Every peer is
+timed on the same data in the same process; the best of ``--repeats`` runs
+is kept, and the ratios are what to compare across machines.
+
+Peers
+-----
+gemm-only   the five products of a CD-1 step through the same BLAS that
+            skdbn calls (scipy's), no element-wise work: the ceiling of a
+            one-product-at-a-time implementation.
+skdbn       ``partial_fit`` (one epoch) of a fitted skdbn RBM, CD-1.
+numpy       a plain numpy CD-1 (matmul + expit + uniform sampling).
+sklearn     ``sklearn.neural_network.BernoulliRBM(n_iter=1).fit`` (PCD-1).
+torch       the numpy CD-1 written in torch, when torch is installed.
+
+Usage: ``python benchmarks/bench_cd.py [--quick] [--repeats N]``.
+"""
+
+import argparse
+import importlib.util
+import os
+import time
+
+import numpy as np
+from scipy.special import expit
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from skdbn import BernoulliRBM, GaussianBernoulliRBM
+from skdbn._kernels import _cd
+
+N_THREADS = os.cpu_count()
+
+
+def best_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def make_data(n, V, gaussian, seed=0):
+    rng = np.random.default_rng(seed)
+    if gaussian:
+        return rng.standard_normal((n, V), dtype=np.float32)
+    return (rng.random((n, V), dtype=np.float32) < 0.3).astype(np.float32)
+
+
+def run_gemm_only(X, H, m):
+    V = X.shape[1]
+    W = np.random.default_rng(1).normal(0, 0.01, (H, V)).astype(np.float32)
+    vis = np.empty((2 * m, V), np.float32)
+    hid = np.empty((2 * m, H), np.float32)
+    grad = np.zeros((H, V), np.float32)
+
+    def epoch():
+        for start in range(0, X.shape[0], m):
+            vis[:m] = X[start : start + m]
+            _cd.gemm_only_cd1(W, vis, hid, grad, m)
+
+    return epoch
+
+
+def run_numpy(X, H, m, gaussian):
+    V = X.shape[1]
+    rng = np.random.default_rng(2)
+    W = rng.normal(0, 0.01, (H, V)).astype(np.float32)
+    b = np.zeros(V, np.float32)
+    c = np.zeros(H, np.float32)
+    lr = np.float32(0.001 / m)
+
+    def epoch():
+        nonlocal W, b, c
+        for start in range(0, X.shape[0], m):
+            v0 = X[start : start + m]
+            h0 = expit(v0 @ W.T + c)
+            s0 = (rng.random(h0.shape, dtype=np.float32) < h0).astype(np.float32)
+            v1 = s0 @ W + b
+            if not gaussian:
+                v1 = expit(v1)
+            h1 = expit(v1 @ W.T + c)
+            W += lr * (h0.T @ v0 - h1.T @ v1)
+            b += lr * (v0.sum(0) - v1.sum(0))
+            c += lr * (h0.sum(0) - h1.sum(0))
+
+    return epoch
+
+
+def run_torch(X, H, m, gaussian):
+    import torch
+
+    torch.set_num_threads(N_THREADS)
+    Xt = torch.from_numpy(X)
+    V = X.shape[1]
+    W = torch.randn(H, V) * 0.01
+    b = torch.zeros(V)
+    c = torch.zeros(H)
+    lr = 0.001 / m
+
+    def epoch():
+        for start in range(0, X.shape[0], m):
+            v0 = Xt[start : start + m]
+            h0 = torch.sigmoid(v0 @ W.T + c)
+            s0 = (torch.rand_like(h0) < h0).float()
+            v1 = s0 @ W + b
+            if not gaussian:
+                v1 = torch.sigmoid(v1)
+            h1 = torch.sigmoid(v1 @ W.T + c)
+            W.add_(h0.T @ v0 - h1.T @ v1, alpha=lr)
+            b.add_(v0.sum(0) - v1.sum(0), alpha=lr)
+            c.add_(h0.sum(0) - h1.sum(0), alpha=lr)
+
+    return epoch
+
+
+def run_skdbn(X, H, m, gaussian):
+    cls = GaussianBernoulliRBM if gaussian else BernoulliRBM
+    model = cls(
+        n_components=H,
+        batch_size=m,
+        n_iter=0,
+        learning_rate=0.001,
+        persistent=False,
+        random_state=0,
+    ).fit(X[:m])
+    return lambda: model.partial_fit(X)
+
+
+def run_sklearn(X, H, m):
+    from sklearn.neural_network import BernoulliRBM as SkRBM
+
+    model = SkRBM(n_components=H, batch_size=m, n_iter=1, learning_rate=0.001, random_state=0)
+    return lambda: model.fit(X)
+
+
+def bench(V, H, m, n_samples, gaussian, repeats, with_sklearn=True):
+    X = make_data(n_samples, V, gaussian)
+    flops = 10.0 * m * V * H * (n_samples // m)
+    peers = {"gemm-only": run_gemm_only(X, H, m), "skdbn": run_skdbn(X, H, m, gaussian)}
+    peers["numpy"] = run_numpy(X, H, m, gaussian)
+    if with_sklearn and not gaussian:
+        peers["sklearn"] = run_sklearn(X, H, m)
+    if importlib.util.find_spec("torch") is not None:
+        peers["torch"] = run_torch(X, H, m, gaussian)
+    units = "Gaussian" if gaussian else "Bernoulli"
+    print(f"\n(V, H, batch) = ({V}, {H}, {m}) {units}, {n_samples} samples, float32")
+    with threadpool_limits(limits=N_THREADS, user_api="blas"):
+        times = {name: best_time(fn, repeats) for name, fn in peers.items()}
+    ceiling = times["gemm-only"]
+    print(f"  {'peer':<10} {'seconds':>9} {'GFLOP/s':>9} {'x ceiling':>10} {'skdbn x':>8}")
+    for name, t in times.items():
+        print(
+            f"  {name:<10} {t:9.3f} {flops / t / 1e9:9.1f} {ceiling / t:10.2f} "
+            f"{t / times['skdbn']:8.2f}"
+        )
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--quick", action="store_true", help="skip the report's 8000 x 20000 problem"
+    )
+    args = parser.parse_args()
+    blas = [(i["internal_api"], i.get("version"), i.get("architecture"), i["num_threads"])
+            for i in threadpool_info() if i["user_api"] == "blas"]
+    print(f"threads: {N_THREADS}; BLAS libraries (api, version, kernel, threads): {blas}")
+    bench(784, 500, 100, 10_000, False, args.repeats)
+    bench(784, 500, 1000, 20_000, False, args.repeats)
+    bench(3072, 1024, 100, 5_000, True, args.repeats)
+    if not args.quick:
+        # The report's problem (ch. 4): 8000 binary visibles, 20000 hiddens,
+        # minibatch 1000, one epoch of 8000 examples.
+        bench(8000, 20000, 1000, 8000, False, repeats=2, with_sklearn=False)
+
+
+if __name__ == "__main__":
+    main()
