@@ -283,8 +283,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         )
 
     def _diverged(self, epoch):
-        for name in ("components_", "intercept_hidden_", "intercept_visible_", "h_samples_"):
-            self.__dict__.pop(name, None)
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
         raise FloatingPointError(
             f"{type(self).__name__} diverged during epoch {epoch + 1}: the weights "
             f"became non-finite with learning_rate={self.learning_rate}. Use a "

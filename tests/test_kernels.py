@@ -68,6 +68,8 @@ def reference_cd_step(W, b, c, W_inc, b_inc, c_inc, sigma, X, chain, hid_mean, *
     if learn_sigma:
         mu = b / sigma
         s = ((u0 - mu) ** 2 - (v - mu) ** 2).sum(0) - (W * G).sum(0)
+        if not sample_visible:
+            s = s - m  # E[(v - mu)^2 | h] of a unit-variance Gaussian in u-space
     W_inc[:] = momentum * W_inc + alpha * G - learning_rate * weight_decay * W
     W += W_inc
     c_inc[:] = momentum * c_inc + alpha * gh
@@ -152,7 +154,9 @@ def test_cd_step_matches_numpy(dtype, gaussian, case):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("params", [dict(), dict(momentum=0.5, cd_k=2)])
+@pytest.mark.parametrize(
+    "params", [dict(), dict(momentum=0.5, cd_k=2), dict(sample_visible=False)]
+)
 def test_cd_step_learned_sigma_matches_numpy(dtype, params):
     ref, _, ker, _, _ = run_both(dtype, True, params, learn_sigma=True)
     assert not np.allclose(ref["sigma"], make_state(dtype, True)["sigma"])

@@ -460,6 +460,11 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
                     d0 = vis[i, j] - mu
                     d1 = vis[m + i, j] - mu
                     s_data[j] += d0 * d0 - d1 * d1
+            if not sample_visible:
+                # Mean-field uk: E[(uk - b/s)^2 | h] = (E[uk] - b/s)^2 + 1 in
+                # u-space; without the +1 sigma would grow without bound.
+                for j in range(n_vis):
+                    s_data[j] -= m
 
         # Weights: one GEMM over the stacked minibatch, split over rows of W.
         for t in prange(n_threads, num_threads=n_threads, schedule='static',
@@ -480,7 +485,8 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
             b_vis[i] += bv_inc[i]
 
         # Learned sigma (report §1.4.3.2), in u-space:
-        # dlogp/dsigma_i = [(u0-b/s)^2 - (uk-b/s)^2 - sum_j W_ji G_ji] / sigma_i.
+        # dlogp/dsigma_i = [(u0-b/s)^2 - (uk-b/s)^2 - sum_j W_ji G_ji] / sigma_i
+        # (the W G term is the data-minus-model u_i (hW)_i of the report).
         if learn_sigma:
             for i in range(n_vis):
                 g = s_data[i]
