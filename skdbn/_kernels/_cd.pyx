@@ -20,7 +20,7 @@ Conventions
   column): samples do not depend on ``n_threads``.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport exp, expf, log1p, log1pf, fabs, fabsf
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, calloc, free
@@ -276,29 +276,30 @@ cdef double gibbs_chain(const floating *W, Py_ssize_t n_hid, Py_ssize_t n_vis,
     t stream 2t - 1. Returns the squared error of the first reconstruction.
     """
     cdef int s, t
-    cdef bint last
     cdef double err = 0
-    if sig != NULL:
-        for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
-            scale_block(v0, n_vis, m, bound(n_vis, n_threads, t),
-                        bound(n_vis, n_threads, t + 1), sig, True)
-    # Positive phase: p0 = sigmoid(u0 W^T + c), sampled unless PCD (the
-    # chain, not the data, then drives the negative phase).
-    for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
-        hidden_part(v0, W, c, h0, 1, NULL if persistent else ch, m, n_hid, n_vis,
-                    key, 0, t, n_threads)
-    for s in range(1, cd_k + 1):
-        last = s == cd_k
-        for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
-            err += visible_part(ch, W, b, sig, v1, sample_visible,
-                                v0 if s == 1 else NULL, m, n_hid, n_vis, key,
-                                2 * s - 1, t, n_threads)
-        # The last step stores -pk for the stacked gradient GEMM, and samples
-        # only to advance a persistent chain.
-        for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
-            hidden_part(v1, W, c, h1, -1 if last else 1,
-                        ch if (persistent or not last) else NULL, m, n_hid, n_vis,
-                        key, 2 * s, t, n_threads)
+    # One thread team for all phases: the prange loops below share it and
+    # meet at their implicit barriers instead of forking and joining.
+    with parallel(num_threads=n_threads):
+        if sig != NULL:
+            for t in prange(n_threads, schedule='static', chunksize=1):
+                scale_block(v0, n_vis, m, bound(n_vis, n_threads, t),
+                            bound(n_vis, n_threads, t + 1), sig, True)
+        # Positive phase: p0 = sigmoid(u0 W^T + c), sampled unless PCD (the
+        # chain, not the data, then drives the negative phase).
+        for t in prange(n_threads, schedule='static', chunksize=1):
+            hidden_part(v0, W, c, h0, 1, NULL if persistent else ch, m, n_hid,
+                        n_vis, key, 0, t, n_threads)
+        for s in range(1, cd_k + 1):
+            for t in prange(n_threads, schedule='static', chunksize=1):
+                err += visible_part(ch, W, b, sig, v1, sample_visible,
+                                    v0 if s == 1 else NULL, m, n_hid, n_vis, key,
+                                    2 * s - 1, t, n_threads)
+            # The last step stores -pk for the stacked gradient GEMM, and
+            # samples only to advance a persistent chain.
+            for t in prange(n_threads, schedule='static', chunksize=1):
+                hidden_part(v1, W, c, h1, -1 if s == cd_k else 1,
+                            ch if (persistent or s < cd_k) else NULL, m, n_hid,
+                            n_vis, key, 2 * s, t, n_threads)
     return err
 
 
