@@ -80,6 +80,13 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             _warn_outside_unit_interval(X, type(self).__name__)
         return X
 
+    def _validate_fitted_input(self, X):
+        """check_is_fitted + validation of X for the inference methods."""
+        check_is_fitted(self)
+        return validate_data(
+            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
+        )
+
     def _model_dtype(self, X):
         if self.dtype is None:
             return X.dtype
@@ -365,10 +372,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         X_rec : ndarray of shape (n_samples, n_features)
             The reconstruction, in the model's dtype.
         """
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
-        )
+        X = self._validate_fitted_input(X)
         n_threads = self._n_threads()
         with threadpool_limits(limits=1, user_api="blas"):
             return self._visible_from_hidden(self._hidden_probs(X, n_threads), n_threads)
@@ -395,10 +399,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Values of the visible layer after one Gibbs step, in the model's
             dtype (0/1 for Bernoulli visibles).
         """
-        check_is_fitted(self)
-        v = validate_data(
-            self, v, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
-        )
+        v = self._validate_fitted_input(v)
         n_threads = self._n_threads()
         dtype = self.components_.dtype
         h = np.empty((v.shape[0], self.n_components), dtype=dtype)
@@ -436,10 +437,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         free_energy : ndarray of shape (n_samples,)
             ``-log p(v) - log Z``: lower means more probable under the model.
         """
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
-        )
+        X = self._validate_fitted_input(X)
         return self._free_energy(X)
 
     def _free_energy(self, X):
@@ -615,10 +613,7 @@ class BernoulliRBM(_BaseRBM):
         pseudo_likelihood : ndarray of shape (n_samples,)
             Pseudo-likelihood of each sample (proxy for the log-likelihood).
         """
-        check_is_fitted(self)
-        v = validate_data(
-            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
-        )
+        v = self._validate_fitted_input(X)
         rng = check_random_state(self.random_state)
         ind = (np.arange(v.shape[0]), rng.randint(0, v.shape[1], v.shape[0]))
         if sp.issparse(v):

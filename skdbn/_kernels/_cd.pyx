@@ -23,7 +23,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport exp, expf, log1p, log1pf, fabs, fabsf
 from libc.stdint cimport uint64_t
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport calloc, free
 
 import numpy as np
 
