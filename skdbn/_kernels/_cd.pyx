@@ -33,8 +33,9 @@ from ._random cimport row_key, uniform_f, uniform_d, normal
 
 
 cdef inline floating sigmoid(floating x) noexcept nogil:
+    cdef float one = 1  # a 1.0 literal would promote the division to double
     if floating is float:
-        return 1.0 / (1.0 + skdbn_expf(-x))
+        return one / (one + skdbn_expf(-x))
     else:
         return 1.0 / (1.0 + exp(-x))
 
