@@ -8,6 +8,7 @@ per-minibatch math runs in :mod:`skdbn._kernels._cd`.
 
 import time
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -99,6 +100,17 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if self.n_jobs == 0:
             raise ValueError("n_jobs == 0 is invalid; use None, -1 or a positive integer.")
         return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
+
+    @contextmanager
+    def _kernel_threads(self):
+        """Thread count for the kernels, with BLAS held to one thread.
+
+        The kernels split their products across OpenMP threads themselves;
+        a multithreaded BLAS under them would oversubscribe the cores.
+        """
+        n_threads = self._n_threads()
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield n_threads
 
     @property
     def _n_features_out(self):
@@ -211,9 +223,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         hidden_mean = self._hidden_mean if self.sparsity_cost > 0 else np.zeros(0, dtype)
         n_batches = int(np.ceil(n_samples / batch_size))
         slices = list(gen_even_slices(n_samples, n_batches))
-        n_threads = self._n_threads()
 
-        with threadpool_limits(limits=1, user_api="blas"):
+        with self._kernel_threads() as n_threads:
             for _ in range(n_epochs):
                 epoch = self.n_iter_
                 momentum = self._momentum_at(epoch)
@@ -355,8 +366,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        n_threads = self._n_threads()
-        with threadpool_limits(limits=1, user_api="blas"):
+        with self._kernel_threads() as n_threads:
             return self._hidden_probs(X, n_threads)
 
     def reconstruct(self, X):
@@ -373,8 +383,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             The reconstruction, in the model's dtype.
         """
         X = self._validate_fitted_input(X)
-        n_threads = self._n_threads()
-        with threadpool_limits(limits=1, user_api="blas"):
+        with self._kernel_threads() as n_threads:
             return self._visible_from_hidden(self._hidden_probs(X, n_threads), n_threads)
 
     def _next_inference_key(self):
@@ -400,13 +409,12 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             dtype (0/1 for Bernoulli visibles).
         """
         v = self._validate_fitted_input(v)
-        n_threads = self._n_threads()
         dtype = self.components_.dtype
         h = np.empty((v.shape[0], self.n_components), dtype=dtype)
         out = np.empty((v.shape[0], self.components_.shape[1]), dtype=dtype)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with self._kernel_threads() as n_threads:
             # Rows are keyed per block so that any v.shape[0] works.
-            for block, sl in enumerate(gen_batches(v.shape[0], _CHUNK_ROWS)):
+            for sl in gen_batches(v.shape[0], _CHUNK_ROWS):
                 key = self._next_inference_key()
                 p = np.empty((sl.stop - sl.start, self.n_components), dtype=dtype)
                 _cd.hidden_given_visible(
@@ -441,9 +449,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return self._free_energy(X)
 
     def _free_energy(self, X):
-        n_threads = self._n_threads()
         out = np.empty(X.shape[0], dtype=self.components_.dtype)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with self._kernel_threads() as n_threads:
             for sl in gen_batches(X.shape[0], _CHUNK_ROWS):
                 _cd.softplus_sum(
                     self._scaled_block(X, sl),
