@@ -125,25 +125,30 @@ cdef double visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
     for i in range(rows):
         row = act + i * ld
         rk = row_key(key, stream, i)
-        if sigma == NULL:
+        # One loop per case: a branch inside the loop stops gcc vectorising.
+        if sigma == NULL and sample:
             for j in range(j0, j1):
                 x = sigmoid(row[j] + b[j])
-                if sample:
-                    x = draw_uniform(x, rk, j) < x
-                row[j] = x
+                row[j] = draw_uniform(x, rk, j) < x
+        elif sigma == NULL:
+            for j in range(j0, j1):
+                row[j] = sigmoid(row[j] + b[j])
+        elif sample:
+            for j in range(j0, j1):
+                row[j] = row[j] + b[j] / sigma[j] + <floating> normal(rk, <unsigned int> j)
         else:
             for j in range(j0, j1):
-                x = row[j] + b[j] / sigma[j]
-                if sample:
-                    x = x + <floating> normal(rk, <unsigned int> j)
-                row[j] = x
+                row[j] = row[j] + b[j] / sigma[j]
         if data != NULL:
             drow = data + i * ld
-            for j in range(j0, j1):
-                d = drow[j] - row[j]
-                if sigma != NULL:
-                    d = d * sigma[j]
-                err += d * d
+            if sigma == NULL:
+                for j in range(j0, j1):
+                    d = drow[j] - row[j]
+                    err += d * d
+            else:
+                for j in range(j0, j1):
+                    d = (drow[j] - row[j]) * sigma[j]
+                    err += d * d
     return err
 
 
