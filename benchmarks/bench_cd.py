@@ -136,12 +136,12 @@ def run_sklearn(X, H, m):
     return lambda: model.fit(X)
 
 
-def bench(V, H, m, n_samples, gaussian, repeats, with_sklearn=True):
+def bench(V, H, m, n_samples, gaussian, repeats):
     X = make_data(n_samples, V, gaussian)
     flops = 10.0 * m * V * H * (n_samples // m)
     peers = {"gemm-only": run_gemm_only(X, H, m), "skdbn": run_skdbn(X, H, m, gaussian)}
     peers["numpy"] = run_numpy(X, H, m, gaussian)
-    if with_sklearn and not gaussian:
+    if not gaussian:
         peers["sklearn"] = run_sklearn(X, H, m)
     if importlib.util.find_spec("torch") is not None:
         peers["torch"] = run_torch(X, H, m, gaussian)
@@ -175,7 +175,7 @@ def main():
     if not args.quick:
         # The report's problem (ch. 4): 8000 binary visibles, 20000 hiddens,
         # minibatch 1000, one epoch of 8000 examples.
-        bench(8000, 20000, 1000, 8000, False, repeats=2, with_sklearn=False)
+        bench(8000, 20000, 1000, 8000, False, repeats=2)
 
 
 if __name__ == "__main__":
