@@ -33,3 +33,16 @@ cdef inline void weighted_row_sum(int m, int n, const floating *a, int lda,
     else:
         dgemv(&t, &n, &m, &alpha, <double *> a, &lda, <double *> w, &one,
               &beta, out, &one)
+
+
+cdef inline void gemv(int m, int n, floating alpha, const floating *a, int lda,
+                      const floating *x, floating beta, floating *y) noexcept nogil:
+    """Row-major ``y[m] = alpha * A[m, n] @ x[n] + beta * y``."""
+    cdef char t = b'T'
+    cdef int one = 1
+    if floating is float:
+        sgemv(&t, &n, &m, &alpha, <float *> a, &lda, <float *> x, &one,
+              &beta, y, &one)
+    else:
+        dgemv(&t, &n, &m, &alpha, <double *> a, &lda, <double *> x, &one,
+              &beta, y, &one)

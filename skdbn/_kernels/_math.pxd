@@ -8,6 +8,10 @@
 # [-87, 88] (checked against exp in double precision). NaN propagates
 # (``x > 88 ? 88 : x`` keeps NaN), so a diverging model stays detectable.
 # Double precision keeps libm's exp.
+#
+# skdbn_softplusf(x) = log(1 + e^x) = max(x, 0) + log(1 + e^-|x|) uses the
+# Cephes logf polynomial on the mantissa of 1 + e^-|x| in [1, 2]: absolute
+# error below 1e-7, which is what a sum of softplus terms needs.
 cdef extern from *:
     """
     #include <stdint.h>
@@ -36,5 +40,29 @@ cdef extern from *:
         memcpy(&scale, &bits, sizeof scale);
         return p * scale;
     }
+    static inline float skdbn_softplusf(float x) {
+        float ax = x < 0.0f ? -x : x;
+        float z = 1.0f + skdbn_expf(-ax);          /* in (1, 2] */
+        /* z = 2^e m with m in [sqrt(1/2), sqrt(2)) */
+        float e = z > 1.41421356f ? 1.0f : 0.0f;
+        float m = z > 1.41421356f ? 0.5f * z : z;
+        float t = m - 1.0f;
+        float t2 = t * t;
+        float y = 7.0376836292e-2f;
+        y = y * t - 1.1514610310e-1f;
+        y = y * t + 1.1676998740e-1f;
+        y = y * t - 1.2420140846e-1f;
+        y = y * t + 1.4249322787e-1f;
+        y = y * t - 1.6668057665e-1f;
+        y = y * t + 2.0000714765e-1f;
+        y = y * t - 2.4999993993e-1f;
+        y = y * t + 3.3333331174e-1f;
+        y = y * t * t2;
+        y += -2.12194440e-4f * e;
+        y += -0.5f * t2;
+        float lg = t + y + 0.693359375f * e;
+        return (x > 0.0f ? x : 0.0f) + lg;
+    }
     """
     float skdbn_expf(float x) noexcept nogil
+    float skdbn_softplusf(float x) noexcept nogil
