@@ -134,6 +134,7 @@ def log_partition_exact(rbm):
             "Use log_partition_ais for this model."
         )
     terms = []
+    n_threads = _openmp_effective_n_threads(None, only_physical_cores=False)
     with threadpool_limits(limits=1, user_api="blas"):
         for states in _binary_configurations(n):
             out = np.empty(states.shape[0])
@@ -141,10 +142,10 @@ def log_partition_exact(rbm):
                 a = states @ W
                 terms.append(states @ c + (a * (b / sigma) + 0.5 * a**2).sum(1))
             elif enumerate_hidden:
-                _cd.softplus_sum(states, np.ascontiguousarray(W.T), b, out)
+                _cd.softplus_sum(states, np.ascontiguousarray(W.T), b, out, n_threads)
                 terms.append(states @ c + out)
             else:
-                _cd.softplus_sum(states, W, c, out)
+                _cd.softplus_sum(states, W, c, out, n_threads)
                 terms.append(states @ b + out)
     log_z = logsumexp(np.concatenate(terms))
     if sigma is not None:
