@@ -123,9 +123,10 @@ def test_ais_matches_exact_on_trained_models(digits, dtype):
         assert est.lower <= exact <= est.upper
 
 
-def test_ais_trained_gaussian_model():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ais_trained_gaussian_model(dtype):
     rng = np.random.RandomState(0)
-    X = rng.normal(0, 1, (500, 16)) @ rng.normal(0, 0.5, (16, 16))
+    X = (rng.normal(0, 1, (500, 16)) @ rng.normal(0, 0.5, (16, 16))).astype(dtype)
     rbm = GaussianBernoulliRBM(12, learning_rate=0.005, n_iter=10, random_state=0).fit(X)
     exact = log_partition_exact(rbm)
     est = log_partition_ais(rbm, random_state=0)
