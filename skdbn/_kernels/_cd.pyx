@@ -21,31 +21,15 @@ Conventions
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp, expf, log1p, log1pf, fabs, fabsf
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free
 
 import numpy as np
 
 from ._blas cimport gemm, gemv, weighted_row_sum
-from ._math cimport skdbn_expf, skdbn_softplusf
+from ._math cimport sigmoid, softplus, skdbn_softplusf
+from ._parallel cimport bound, effective_threads
 from ._random cimport mix64, row_key, uniform_f, uniform_d, normal
-
-
-cdef inline floating sigmoid(floating x) noexcept nogil:
-    cdef float one = 1  # a 1.0 literal would promote the division to double
-    if floating is float:
-        return one / (one + skdbn_expf(-x))
-    else:
-        return 1.0 / (1.0 + exp(-x))
-
-
-cdef inline floating softplus(floating x) noexcept nogil:
-    # log(1 + e^x) without overflow.
-    if floating is float:
-        return (x if x > 0 else 0) + log1pf(expf(-fabsf(x)))
-    else:
-        return (x if x > 0 else 0) + log1p(exp(-fabs(x)))
 
 
 cdef inline floating draw_uniform(floating like, uint64_t rk, Py_ssize_t j) noexcept nogil:
@@ -53,24 +37,6 @@ cdef inline floating draw_uniform(floating like, uint64_t rk, Py_ssize_t j) noex
         return uniform_f(rk, <unsigned int> j)
     else:
         return uniform_d(rk, <unsigned int> j)
-
-
-cdef inline Py_ssize_t bound(Py_ssize_t n, int n_parts, int part) noexcept nogil:
-    """Start of block ``part`` of a static split of range(n) in n_parts blocks.
-
-    Returned, not written through a pointer, so that prange makes the
-    variable it is assigned to thread-private.
-    """
-    return (n * part) // n_parts
-
-
-cdef inline int effective_threads(int n_threads, Py_ssize_t m, Py_ssize_t n_hid,
-                                  Py_ssize_t n_vis) noexcept nogil:
-    """``n_threads``, reduced so that each thread gets >= 0.5M multiply-adds
-    per product: a parallel region costs microseconds (milliseconds when the
-    cores are oversubscribed), more than a small product saves."""
-    cdef Py_ssize_t by_work = <Py_ssize_t> (<double> m * n_hid * n_vis / 5e5)
-    return <int> max(1, min(<Py_ssize_t> n_threads, by_work))
 
 
 # --------------------------------------------------------------------------

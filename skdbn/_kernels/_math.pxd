@@ -12,6 +12,9 @@
 # skdbn_softplusf(x) = log(1 + e^x) = max(x, 0) + log(1 + e^-|x|) uses the
 # Cephes logf polynomial on the mantissa of 1 + e^-|x| in [1, 2]: absolute
 # error below 1e-7, which is what a sum of softplus terms needs.
+from cython cimport floating
+from libc.math cimport exp, expf, log1p, log1pf, fabs, fabsf
+
 cdef extern from *:
     """
     #include <stdint.h>
@@ -66,3 +69,19 @@ cdef extern from *:
     """
     float skdbn_expf(float x) noexcept nogil
     float skdbn_softplusf(float x) noexcept nogil
+
+
+cdef inline floating sigmoid(floating x) noexcept nogil:
+    cdef float one = 1  # a 1.0 literal would promote the division to double
+    if floating is float:
+        return one / (one + skdbn_expf(-x))
+    else:
+        return 1.0 / (1.0 + exp(-x))
+
+
+cdef inline floating softplus(floating x) noexcept nogil:
+    """log(1 + e^x) without overflow (libm; see skdbn_softplusf for speed)."""
+    if floating is float:
+        return (x if x > 0 else 0) + log1pf(expf(-fabsf(x)))
+    else:
+        return (x if x > 0 else 0) + log1p(exp(-fabs(x)))
