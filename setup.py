@@ -44,7 +44,7 @@ extensions = [
         extra_compile_args=COMPILE,
         extra_link_args=OPENMP,
     )
-    for name in ("_random", "_cd")
+    for name in ("_random", "_cd", "_mlp")
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))
