@@ -2,7 +2,14 @@
 
 from . import metrics
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
+from ._zca import ZCAWhitener
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "metrics", "__version__"]
+__all__ = [
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "ZCAWhitener",
+    "metrics",
+    "__version__",
+]

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdbn import BernoulliRBM, GaussianBernoulliRBM
+from skdbn import BernoulliRBM, GaussianBernoulliRBM, ZCAWhitener
 
 ESTIMATORS = [
     BernoulliRBM(n_components=8, n_iter=3, random_state=0),
@@ -10,6 +10,9 @@ ESTIMATORS = [
                  weight_decay=1e-3, sparsity_cost=0.1, random_state=0),
     GaussianBernoulliRBM(n_components=8, n_iter=3, random_state=0),
     GaussianBernoulliRBM(n_components=8, n_iter=3, sigma="learn", random_state=0),
+    ZCAWhitener(),
+    # Small chunks, so the checks also run the merging of chunk statistics.
+    ZCAWhitener(epsilon=1e-3, n_drop=1, batch_size=4),
 ]
 
 

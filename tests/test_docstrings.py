@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["skdbn._rbm", "skdbn.metrics"]
+MODULES = ["skdbn._rbm", "skdbn.metrics", "skdbn._zca"]
 
 
 @pytest.mark.parametrize("name", MODULES)
