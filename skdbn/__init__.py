@@ -1,6 +1,7 @@
 """skdbn: Restricted Boltzmann Machines and Deep Belief Networks for scikit-learn."""
 
 from . import metrics
+from ._patches import merge_patch_rbms
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
 from ._zca import ZCAWhitener
 
@@ -10,6 +11,7 @@ __all__ = [
     "BernoulliRBM",
     "GaussianBernoulliRBM",
     "ZCAWhitener",
+    "merge_patch_rbms",
     "metrics",
     "__version__",
 ]

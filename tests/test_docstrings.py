@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["skdbn._rbm", "skdbn.metrics", "skdbn._zca"]
+MODULES = ["skdbn._rbm", "skdbn.metrics", "skdbn._zca", "skdbn._patches"]
 
 
 @pytest.mark.parametrize("name", MODULES)

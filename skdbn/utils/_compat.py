@@ -4,14 +4,17 @@ A scikit-learn upgrade that moves any of these touches this file only.
 """
 
 from sklearn.base import _fit_context
+from sklearn.feature_extraction.image import _extract_patches
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import validate_data
 
 __all__ = [
     "Interval",
     "StrOptions",
+    "_extract_patches",
     "_fit_context",
     "_openmp_effective_n_threads",
     "validate_data",
+    "validate_params",
 ]
