@@ -1,6 +1,8 @@
 """skdbn: Restricted Boltzmann Machines and Deep Belief Networks for scikit-learn."""
 
 from . import metrics
+from ._dbn import DBNTransformer
+from ._mlp import PretrainedMLPClassifier
 from ._patches import merge_patch_rbms
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
 from ._zca import ZCAWhitener
@@ -9,7 +11,9 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BernoulliRBM",
+    "DBNTransformer",
     "GaussianBernoulliRBM",
+    "PretrainedMLPClassifier",
     "ZCAWhitener",
     "merge_patch_rbms",
     "metrics",

@@ -2,7 +2,13 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdbn import BernoulliRBM, GaussianBernoulliRBM, ZCAWhitener
+from skdbn import (
+    BernoulliRBM,
+    DBNTransformer,
+    GaussianBernoulliRBM,
+    PretrainedMLPClassifier,
+    ZCAWhitener,
+)
 
 ESTIMATORS = [
     BernoulliRBM(n_components=8, n_iter=3, random_state=0),
@@ -13,6 +19,11 @@ ESTIMATORS = [
     ZCAWhitener(),
     # Small chunks, so the checks also run the merging of chunk statistics.
     ZCAWhitener(epsilon=1e-3, n_drop=1, batch_size=4),
+    DBNTransformer(hidden_layer_sizes=(6, 4), n_iter=2, random_state=0),
+    PretrainedMLPClassifier(
+        dbn=DBNTransformer(hidden_layer_sizes=(8,), n_iter=2), max_iter=5,
+        early_stopping=False, random_state=0,
+    ),
 ]
 
 

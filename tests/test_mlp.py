@@ -34,7 +34,7 @@ def reference_step(X, y, weights, biases, s1, s2, bs1, bs2, *, adam, lr, momentu
         lr = lr * np.sqrt(1 - beta2**step) / (1 - beta1**step)
     for l in range(len(weights) - 1, -1, -1):
         W = weights[l]
-        G = D.T @ acts[l] + alpha * W
+        G = D.T @ acts[l] + alpha / m * W
         gb = D.sum(0)
         D_prev = (D @ W) * acts[l] * (1 - acts[l]) if l > 0 else None
         if adam:
@@ -102,3 +102,141 @@ def test_forward_matches_numpy(dtype):
         z = a @ W.T + b
         a = softmax(z, axis=1) if l == len(weights) - 1 else expit(z)
         assert_allclose(acts[l + 1], a, **TOL[dtype])
+
+
+# ---------------------------------------------------------------------------
+# Estimators
+# ---------------------------------------------------------------------------
+
+import pickle  # noqa: E402
+
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+from skdbn import DBNTransformer, GaussianBernoulliRBM, PretrainedMLPClassifier  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    return train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def dbn(digits_split):
+    X_train = digits_split[0]
+    return DBNTransformer(hidden_layer_sizes=(128, 64), n_iter=10, learning_rate=0.1,
+                          random_state=0).fit(X_train)
+
+
+def test_each_layer_reconstruction_error_falls(dbn):
+    for rbm in dbn.rbms_:
+        errors = rbm.reconstruction_errors_
+        assert len(errors) == 10 and errors[-1] < 0.8 * errors[0]
+
+
+def test_dbn_layers_are_rbms_on_the_layer_below(dbn, digits_split):
+    X = digits_split[0]
+    first, second = dbn.rbms_
+    assert first.components_.shape == (128, 64) and second.components_.shape == (64, 128)
+    assert_allclose(dbn.transform(X), second.transform(first.transform(X)))
+    assert dbn.get_feature_names_out().shape == (64,)
+
+
+def test_dbn_inverse_transform_is_the_down_pass(dbn, digits_split):
+    X = digits_split[0][:20]
+    H = dbn.transform(X)
+    first, second = dbn.rbms_
+    expected = first.reconstruct  # noqa: F841 (the mean-field maps used below)
+    down = 1 / (1 + np.exp(-(H @ second.components_ + second.intercept_visible_)))
+    down = 1 / (1 + np.exp(-(down @ first.components_ + first.intercept_visible_)))
+    assert_allclose(dbn.inverse_transform(H), down, rtol=1e-4, atol=1e-5)
+    # Reconstructions are closer to the data than the mean image is.
+    recon = dbn.inverse_transform(H)
+    assert np.mean((recon - X) ** 2) < np.mean((X.mean(0) - X) ** 2)
+
+
+def test_dbn_samples_are_closer_to_digits_than_noise(dbn, digits_split):
+    X = digits_split[0]
+    samples = dbn.sample(50, n_gibbs=200, random_state=0)
+    noise = np.random.RandomState(0).uniform(size=samples.shape)
+
+    def distance_to_data(S):
+        d = ((S[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+        return np.sqrt(d.min(1)).mean()
+
+    # Mean Euclidean distance from each sample to its nearest training digit.
+    assert distance_to_data(samples) < 0.6 * distance_to_data(noise)
+    assert_allclose(dbn.sample(5, n_gibbs=20, random_state=1),
+                    dbn.sample(5, n_gibbs=20, random_state=1))
+
+
+def test_per_layer_parameters(digits_split):
+    X = digits_split[0][:300]
+    dbn = DBNTransformer((16, 8), learning_rate=(0.1, 0.01), n_iter=(2, 3),
+                         random_state=0).fit(X)
+    assert [r.learning_rate for r in dbn.rbms_] == [0.1, 0.01]
+    assert [r.n_iter_ for r in dbn.rbms_] == [2, 3]
+    with pytest.raises(ValueError, match="one per layer"):
+        DBNTransformer((16, 8), n_iter=(1, 2, 3)).fit(X)
+
+
+def test_gaussian_bottom_layer():
+    X = np.random.RandomState(0).normal(size=(200, 10))
+    dbn = DBNTransformer((6, 4), visible_units="gaussian", n_iter=2, random_state=0).fit(X)
+    assert isinstance(dbn.rbms_[0], GaussianBernoulliRBM)
+    assert dbn.inverse_transform(dbn.transform(X)).shape == X.shape
+
+
+def test_dbn_partial_fit_trains_every_layer(digits_split):
+    X = digits_split[0]
+    dbn = DBNTransformer((16, 8), random_state=0)
+    assert dbn.partial_fit(X[:500]) is dbn
+    dbn.partial_fit(X[500:])
+    assert [r.n_iter_ for r in dbn.rbms_] == [2, 2]
+
+
+def test_before_fine_tuning_the_network_is_the_logistic_regression(dbn, digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = PretrainedMLPClassifier(dbn=dbn, max_iter=0, logistic_C=3.0).fit(X_train, y_train)
+    logistic = LogisticRegression(C=3.0, max_iter=1000).fit(dbn.transform(X_train), y_train)
+    assert_allclose(clf.predict_proba(X_test), logistic.predict_proba(dbn.transform(X_test)),
+                    rtol=1e-4, atol=1e-6)
+
+
+def test_binary_targets_before_fine_tuning(dbn, digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    y = np.where(y_train < 5, "low", "high")
+    clf = PretrainedMLPClassifier(dbn=dbn, max_iter=0).fit(X_train, y)
+    logistic = LogisticRegression(max_iter=1000).fit(dbn.transform(X_train), y)
+    assert_allclose(clf.predict_proba(X_test), logistic.predict_proba(dbn.transform(X_test)),
+                    rtol=1e-4, atol=1e-6)
+    assert set(clf.predict(X_test)) <= {"low", "high"}
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_fine_tuning_lowers_training_loss_and_helps(dbn, digits_split, solver):
+    X_train, X_test, y_train, y_test = digits_split
+    before = PretrainedMLPClassifier(dbn=dbn, max_iter=0).fit(X_train, y_train)
+    lr = 0.1 if solver == "sgd" else 1e-3
+    after = PretrainedMLPClassifier(dbn=dbn, max_iter=30, solver=solver,
+                                    learning_rate_init=lr, early_stopping=False,
+                                    random_state=0).fit(X_train, y_train)
+    assert after.loss_curve_[-1] < 0.5 * after.loss_curve_[0]
+    assert after.score(X_test, y_test) > before.score(X_test, y_test)
+    assert after.score(X_test, y_test) > 0.95
+
+
+def test_pretraining_inside_fit_and_pickling(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    clf = PretrainedMLPClassifier(
+        dbn=DBNTransformer((64,), n_iter=5, learning_rate=0.1), max_iter=20,
+        random_state=0,
+    ).fit(X_train, y_train)
+    assert clf.dbn is not clf.dbn_ and not hasattr(clf.dbn, "rbms_")
+    assert clf.n_iter_ <= 20 and 0 < clf.best_validation_score_ <= 1
+    restored = pickle.loads(pickle.dumps(clf))
+    assert_allclose(restored.predict_proba(X_test), clf.predict_proba(X_test))
+    assert clf.score(X_test, y_test) > 0.93

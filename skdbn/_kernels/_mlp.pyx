@@ -78,9 +78,8 @@ def forward(const floating[:, ::1] X, list weights, list biases, list acts,
     class probabilities. Call with BLAS limited to one thread.
     """
     cdef Py_ssize_t m = X.shape[0], L = len(weights), l, n_out, n_in
-    cdef floating[:, ::1] W
-    cdef floating[::1] b
-    cdef floating[:, ::1] A_in
+    cdef const floating[:, ::1] W
+    cdef const floating[::1] b
     cdef floating[:, ::1] A_out
     cdef const floating *a_ptr = &X[0, 0]
     cdef int t, nt
@@ -193,7 +192,8 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
         ``acts[L]``).
     grads : list of scratch arrays shaped like ``weights``.
     alpha : float
-        L2 penalty (weight decay) on the weights.
+        L2 penalty on the weights, as in scikit-learn's MLP: the loss gains
+        ``alpha / (2 m) * ||W||^2``, so the gradient ``alpha / m * W``.
     step : int
         1-based update count, for Adam's bias correction.
 
@@ -210,7 +210,7 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
     cdef const floating *a_ptr
     cdef int t, nt
     cdef double loss = 0
-    cdef floating lr = learning_rate, mom = momentum, decay = alpha
+    cdef floating lr = learning_rate, mom = momentum, decay = alpha / m
     cdef floating b1 = beta1, b2 = beta2, eps = epsilon
     if adam:
         lr = learning_rate * sqrt(1 - beta2 ** step) / (1 - beta1 ** step)

@@ -1,0 +1,373 @@
+"""Deep Belief Networks: greedy layer-wise stacking of RBMs."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ._kernels import _cd
+from ._kernels._random import batch_key
+from ._rbm import BernoulliRBM, GaussianBernoulliRBM
+from .utils._compat import Interval, StrOptions, _fit_context, validate_data
+
+# Parameters that may be given once for all layers or once per layer.
+_PER_LAYER = ("learning_rate", "n_iter", "batch_size", "cd_k", "persistent",
+              "sample_visible", "momentum", "weight_decay", "sparsity_target",
+              "sparsity_cost")
+
+
+def _scalar_or_per_layer(kind):
+    # A scalar constraint, or a list/tuple checked in _layer_params.
+    return [kind, list, tuple]
+
+
+class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Deep Belief Network trained greedily, one RBM per layer.
+
+    Each RBM learns from the hidden activation probabilities of the one
+    below it (report §1.4.2; Hinton, Osindero & Teh 2006), keeping the lower
+    layers fixed. ``transform`` is the deterministic up-pass,
+    ``inverse_transform`` the mean-field down-pass, and ``sample`` generates
+    by alternating Gibbs sampling in the top RBM followed by a top-down pass.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(256, 256)
+        Number of hidden units of each RBM, bottom to top.
+    visible_units : {"bernoulli", "gaussian"}, default="bernoulli"
+        Type of the bottom RBM's visible units: :class:`BernoulliRBM` for
+        data in [0, 1], :class:`GaussianBernoulliRBM` for standardised or
+        whitened real-valued data. Upper RBMs are always Bernoulli.
+    learning_rate : float or sequence of float, default=0.05
+        Learning rate of each RBM: one value for all layers or one per layer.
+        Likewise for ``n_iter``, ``batch_size``, ``cd_k``, ``persistent``,
+        ``sample_visible``, ``momentum``, ``weight_decay``, ``sparsity_target`` and
+        ``sparsity_cost`` (see :class:`BernoulliRBM`).
+    n_iter : int or sequence of int, default=10
+        Epochs of each RBM.
+    batch_size : int or sequence of int, default=10
+        Minibatch size of each RBM.
+    cd_k : int or sequence of int, default=1
+        Gibbs steps of each RBM's negative phase.
+    persistent : bool or sequence of bool, default=False
+        Persistent contrastive divergence for each RBM.
+    sample_visible : bool or sequence of bool, default=False
+        Sample the negative-phase visibles of each RBM; by default they are
+        mean-field (their probabilities), which on digits gives better
+        features for a classifier.
+    momentum : float, "schedule" or sequence, default=0.5
+        Momentum of each RBM.
+    weight_decay : float or sequence of float, default=0.0
+        L2 penalty of each RBM's weights.
+    sparsity_target : float or sequence of float, default=0.1
+        Target mean activation of each RBM's hidden units.
+    sparsity_cost : float or sequence of float, default=0.0
+        Strength of each RBM's sparsity penalty.
+    sigma : float, array-like or "learn", default=1.0
+        Visible standard deviations of a Gaussian bottom RBM.
+    verbose : int, default=0
+        Print each RBM's progress.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every layer's initialisation and samples.
+    dtype : {None, "float32", "float64"}, default=None
+        Floating type of the model; None follows the input.
+    n_jobs : int, default=None
+        Threads of the kernels; None or -1 uses all cores.
+
+    Attributes
+    ----------
+    rbms_ : list of BernoulliRBM or GaussianBernoulliRBM
+        The fitted RBMs, bottom first; ordinary skdbn estimators.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when they are all strings.
+
+    See Also
+    --------
+    BernoulliRBM, GaussianBernoulliRBM : The layers.
+    PretrainedMLPClassifier : A classifier initialised from a DBN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdbn import DBNTransformer
+    >>> X = (np.random.RandomState(0).uniform(size=(100, 16)) < 0.3).astype(np.float32)
+    >>> dbn = DBNTransformer(hidden_layer_sizes=(8, 4), n_iter=2, random_state=0).fit(X)
+    >>> dbn.transform(X).shape
+    (100, 4)
+    >>> dbn.sample(3, n_gibbs=10, random_state=0).shape
+    (3, 16)
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [list, tuple],
+        "visible_units": [StrOptions({"bernoulli", "gaussian"})],
+        "learning_rate": _scalar_or_per_layer(Interval(Real, 0, None, closed="neither")),
+        "n_iter": _scalar_or_per_layer(Interval(Integral, 0, None, closed="left")),
+        "batch_size": _scalar_or_per_layer(Interval(Integral, 1, None, closed="left")),
+        "cd_k": _scalar_or_per_layer(Interval(Integral, 1, None, closed="left")),
+        "persistent": _scalar_or_per_layer("boolean"),
+        "sample_visible": _scalar_or_per_layer("boolean"),
+        "momentum": [Interval(Real, 0, 1, closed="left"), StrOptions({"schedule"}), list, tuple],
+        "weight_decay": _scalar_or_per_layer(Interval(Real, 0, None, closed="left")),
+        "sparsity_target": _scalar_or_per_layer(Interval(Real, 0, 1, closed="neither")),
+        "sparsity_cost": _scalar_or_per_layer(Interval(Real, 0, None, closed="left")),
+        "sigma": [Interval(Real, 0, None, closed="neither"), "array-like", StrOptions({"learn"})],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "dtype": [None, StrOptions({"float32", "float64"}), type],
+        "n_jobs": [None, Integral],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(256, 256),
+        *,
+        visible_units="bernoulli",
+        learning_rate=0.05,
+        n_iter=10,
+        batch_size=10,
+        cd_k=1,
+        persistent=False,
+        sample_visible=False,
+        momentum=0.5,
+        weight_decay=0.0,
+        sparsity_target=0.1,
+        sparsity_cost=0.0,
+        sigma=1.0,
+        verbose=0,
+        random_state=None,
+        dtype=None,
+        n_jobs=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.visible_units = visible_units
+        self.learning_rate = learning_rate
+        self.n_iter = n_iter
+        self.batch_size = batch_size
+        self.cd_k = cd_k
+        self.persistent = persistent
+        self.sample_visible = sample_visible
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.sparsity_target = sparsity_target
+        self.sparsity_cost = sparsity_cost
+        self.sigma = sigma
+        self.verbose = verbose
+        self.random_state = random_state
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------
+    def _layer_params(self, layer):
+        """Constructor arguments of RBM number ``layer``."""
+        sizes = self._sizes()
+        params = {}
+        for name in _PER_LAYER:
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                if len(value) != len(sizes):
+                    raise ValueError(
+                        f"{name} has {len(value)} values for {len(sizes)} layers; give "
+                        "one value for all layers or one per layer."
+                    )
+                value = value[layer]
+            params[name] = value
+        params.update(n_components=sizes[layer], verbose=self.verbose,
+                      dtype=self.dtype, n_jobs=self.n_jobs)
+        if layer == 0 and self.visible_units == "gaussian":
+            return GaussianBernoulliRBM(sigma=self.sigma, **params)
+        return BernoulliRBM(**params)
+
+    def _sizes(self):
+        sizes = tuple(self.hidden_layer_sizes)
+        if not sizes or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be a non-empty sequence of positive integers, "
+                f"got {self.hidden_layer_sizes!r}."
+            )
+        return sizes
+
+    def _validate(self, X, reset):
+        return validate_data(self, X, accept_sparse="csr",
+                             dtype=(np.float64, np.float32), reset=reset)
+
+    @property
+    def _n_features_out(self):
+        return self.rbms_[-1].n_components
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the RBMs greedily, bottom to top.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted DBN.
+        """
+        X = self._validate(X, reset=True)
+        rng = check_random_state(self.random_state)
+        self.rbms_ = []
+        data = X
+        for layer in range(len(self._sizes())):
+            rbm = self._layer_params(layer)
+            rbm.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+            rbm.fit(data)
+            self.rbms_.append(rbm)
+            if layer < len(self._sizes()) - 1:
+                data = rbm.transform(data)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One epoch of every layer on a chunk, bottom to top.
+
+        Each RBM learns from the up-pass of the chunk through the layers
+        below it, as they are after their own update on this chunk.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The partially fitted DBN.
+        """
+        first = not hasattr(self, "rbms_")
+        X = self._validate(X, reset=first)
+        if first:
+            rng = check_random_state(self.random_state)
+            self.rbms_ = [
+                self._layer_params(layer).set_params(
+                    random_state=rng.randint(np.iinfo(np.int32).max))
+                for layer in range(len(self._sizes()))
+            ]
+        data = X
+        for layer, rbm in enumerate(self.rbms_):
+            rbm.partial_fit(data)
+            if layer < len(self.rbms_) - 1:
+                data = rbm.transform(data)
+        return self
+
+    def transform(self, X):
+        """Deterministic up-pass: top-layer hidden probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        H : ndarray of shape (n_samples, hidden_layer_sizes[-1])
+            Activation probabilities of the top hidden layer.
+        """
+        check_is_fitted(self)
+        data = self._validate(X, reset=False)
+        for rbm in self.rbms_:
+            data = rbm.transform(data)
+        return data
+
+    def inverse_transform(self, X):
+        """Mean-field down-pass from the top hidden layer to the data space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, hidden_layer_sizes[-1])
+            Top-layer hidden states or probabilities.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Expected visible values, layer by layer.
+        """
+        check_is_fitted(self)
+        top = self.rbms_[-1]
+        data = np.asarray(X, dtype=top.components_.dtype)
+        if data.ndim != 2 or data.shape[1] != top.n_components:
+            raise ValueError(
+                f"X has shape {data.shape}; inverse_transform expects "
+                f"(n_samples, {top.n_components}) top-layer activations."
+            )
+        for rbm in reversed(self.rbms_):
+            with rbm._kernel_threads() as n_threads:
+                data = rbm._visible_from_hidden(data, n_threads)
+        return data
+
+    def sample(self, n_samples=1, n_gibbs=1000, random_state=None):
+        """Generate data from the DBN.
+
+        Alternating Gibbs sampling in the top RBM for ``n_gibbs`` steps from
+        random states, then a top-down pass: binary samples of each lower
+        hidden layer and the mean of the visible layer.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples (independent chains).
+        n_gibbs : int, default=1000
+            Gibbs steps in the top RBM.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the chains.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Generated data (visible means).
+        """
+        check_is_fitted(self)
+        if int(n_samples) < 1 or int(n_gibbs) < 0:
+            raise ValueError("n_samples must be >= 1 and n_gibbs >= 0.")
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int64).max))
+        top = self.rbms_[-1]
+        dtype = top.components_.dtype
+        n_hidden, n_visible = top.components_.shape
+        v = np.empty((n_samples, n_visible), dtype)
+        h = np.empty((n_samples, n_hidden), dtype)
+        p = np.empty_like(h)
+        with top._kernel_threads() as n_threads:
+            # Start from the hidden units' prior mode of each chain: random
+            # binary hidden states.
+            h[:] = np.random.default_rng(seed).random(h.shape) < 0.5
+            for step in range(int(n_gibbs)):
+                key = batch_key(seed, 1, step)
+                _cd.visible_given_hidden(h, top.components_, top.intercept_visible_,
+                                         top._sigma, v, sample=True, key=key, stream=1,
+                                         n_threads=n_threads)
+                u = v / top._sigma if top._sigma.size else v
+                _cd.hidden_given_visible(u, top.components_, top.intercept_hidden_, p,
+                                         samples=h, key=key, stream=0,
+                                         n_threads=n_threads)
+            data = h
+            for layer, rbm in enumerate(reversed(self.rbms_)):
+                last = layer == len(self.rbms_) - 1
+                out = np.empty((n_samples, rbm.components_.shape[1]), dtype)
+                _cd.visible_given_hidden(data, rbm.components_, rbm.intercept_visible_,
+                                         rbm._sigma, out, sample=not last,
+                                         key=batch_key(seed, 2, layer), stream=1,
+                                         n_threads=n_threads)
+                data = out
+        return data

@@ -1,0 +1,403 @@
+"""A backprop classifier initialised from a Deep Belief Network (report §3.2)."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import time
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from ._dbn import DBNTransformer
+from ._kernels import _mlp
+from .utils._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _fit_context,
+    _openmp_effective_n_threads,
+    validate_data,
+)
+
+_CHUNK_ROWS = 4096
+
+
+class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
+    """Sigmoid MLP initialised from a DBN and fine-tuned by backpropagation.
+
+    The hidden layers start as the RBMs of a :class:`DBNTransformer`
+    (pretrained inside ``fit``, or a given fitted one), and the softmax
+    output layer as a multinomial logistic regression trained on the DBN's
+    top-layer features, so that before fine-tuning the network predicts
+    exactly what that regression predicts (report §3.2). Backprop then
+    fine-tunes every layer with minibatch SGD with momentum (or Adam) and
+    weight decay, on multithreaded Cython/BLAS kernels, with optional early
+    stopping on a validation split.
+
+    Parameters
+    ----------
+    dbn : DBNTransformer, default=None
+        The DBN giving the architecture and the initial hidden weights. An
+        unfitted DBN is cloned and pretrained on the training data in
+        ``fit``; a fitted one is used as it is (its weights are copied, not
+        modified). None means ``DBNTransformer()``.
+    logistic_C : float, default=1.0
+        Inverse regularisation of the logistic regression that initialises
+        the output layer.
+    solver : {"sgd", "adam"}, default="sgd"
+        Fine-tuning optimiser.
+    learning_rate_init : float, default=0.1
+        Step size (SGD) or Adam's learning rate.
+    momentum : float, default=0.9
+        SGD momentum.
+    alpha : float, default=1e-4
+        L2 penalty on the weights, with scikit-learn's meaning: the
+        minibatch loss gains ``alpha / (2 batch_size) * ||W||^2``.
+    batch_size : int, default=32
+        Minibatch size of fine-tuning.
+    max_iter : int, default=50
+        Epochs of fine-tuning; 0 keeps the pretrained network.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the training data (stratified)
+        and keep the weights of the epoch with the best validation accuracy;
+        stop after ``n_iter_no_change`` epochs without an improvement of
+        ``tol``.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Patience of early stopping.
+    tol : float, default=1e-4
+        Minimum improvement of the validation accuracy.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's parameters.
+    verbose : int, default=0
+        Print the loss (and validation accuracy) of every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds pretraining, the validation split and the minibatch order.
+    n_jobs : int, default=None
+        Threads of the kernels; None or -1 uses all cores.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    dbn_ : DBNTransformer
+        The fitted DBN the network started from.
+    coefs_ : list of ndarray
+        Weights of each layer, shape (n_out, n_in) (the RBM layout).
+    intercepts_ : list of ndarray
+        Biases of each layer.
+    n_iter_ : int
+        Fine-tuning epochs run.
+    loss_curve_ : list of float
+        Mean training cross-entropy of each epoch.
+    validation_scores_ : list of float
+        Validation accuracy after each epoch (early stopping only).
+    best_validation_score_ : float
+        Best validation accuracy (early stopping only).
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when they are all strings.
+
+    See Also
+    --------
+    DBNTransformer : The pretrained feature extractor.
+    sklearn.neural_network.MLPClassifier : The same network without
+        pretraining.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skdbn import DBNTransformer, PretrainedMLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = (X / 16).astype(np.float32)
+    >>> dbn = DBNTransformer(hidden_layer_sizes=(64,), n_iter=3, random_state=0)
+    >>> clf = PretrainedMLPClassifier(dbn=dbn, max_iter=5, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 10)
+    """
+
+    _parameter_constraints: dict = {
+        "dbn": [None, HasMethods(["fit", "transform"])],
+        "logistic_C": [Interval(Real, 0, None, closed="neither")],
+        "solver": [StrOptions({"sgd", "adam"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "n_jobs": [None, Integral],
+    }
+
+    def __init__(
+        self,
+        dbn=None,
+        *,
+        logistic_C=1.0,
+        solver="sgd",
+        learning_rate_init=0.1,
+        momentum=0.9,
+        alpha=1e-4,
+        batch_size=32,
+        max_iter=50,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        verbose=0,
+        random_state=None,
+        n_jobs=None,
+    ):
+        self.dbn = dbn
+        self.logistic_C = logistic_C
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.momentum = momentum
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.verbose = verbose
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------
+    def _pretrained_dbn(self, X, rng):
+        dbn = DBNTransformer() if self.dbn is None else self.dbn
+        try:
+            check_is_fitted(dbn)
+            if dbn.n_features_in_ != X.shape[1]:
+                raise ValueError(
+                    f"The given dbn was fitted on {dbn.n_features_in_} features, "
+                    f"X has {X.shape[1]}."
+                )
+            return dbn
+        except NotFittedError:
+            dbn = clone(dbn)
+            if dbn.random_state is None:
+                dbn.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+            return dbn.fit(X)
+
+    def _n_threads(self):
+        return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Pretrain (if needed), initialise the output layer, fine-tune.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (in [0, 1] for a Bernoulli DBN).
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        codes = encoder.transform(y).astype(np.int32)
+        if self.classes_.size < 2:
+            raise ValueError(
+                "PretrainedMLPClassifier needs at least 2 classes in y; got 1 class."
+            )
+        rng = check_random_state(self.random_state)
+
+        self.dbn_ = self._pretrained_dbn(X, rng)
+        dtype = self.dbn_.rbms_[0].components_.dtype
+        X = X.astype(dtype, copy=False)
+        self._init_layers(X, codes, dtype)
+
+        if self.early_stopping and self.max_iter > 0:
+            X_train, X_val, y_train, y_val = train_test_split(
+                X, codes, test_size=self.validation_fraction, stratify=codes,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+            )
+        else:
+            X_train, y_train, X_val, y_val = X, codes, None, None
+        self._fine_tune(X_train, y_train, X_val, y_val, rng)
+        return self
+
+    def _init_layers(self, X, codes, dtype):
+        """Hidden layers from the DBN, output layer from a logistic regression."""
+        self.coefs_ = [rbm.components_.astype(dtype, copy=True) for rbm in self.dbn_.rbms_]
+        self.intercepts_ = [rbm.intercept_hidden_.astype(dtype, copy=True)
+                            for rbm in self.dbn_.rbms_]
+        first = self.dbn_.rbms_[0]
+        if first._sigma.size:
+            # Fold the Gaussian layer's 1/sigma into its weights: the network
+            # then takes raw v like the DBN does.
+            self.coefs_[0] = (self.coefs_[0] / first._sigma).astype(dtype)
+        features = self.dbn_.transform(X)
+        logistic = LogisticRegression(C=self.logistic_C, max_iter=1000).fit(features, codes)
+        if self.classes_.size == 2:
+            # Two-class softmax equivalent to the binary logistic model.
+            W = np.vstack([np.zeros_like(logistic.coef_), logistic.coef_])
+            b = np.array([0.0, logistic.intercept_[0]])
+        else:
+            W, b = logistic.coef_, logistic.intercept_
+        self.coefs_.append(np.ascontiguousarray(W, dtype=dtype))
+        self.intercepts_.append(np.ascontiguousarray(b, dtype=dtype))
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.validation_scores_ = []
+
+    def _scratch(self, m, dtype):
+        sizes = [W.shape[0] for W in self.coefs_]
+        return [None] + [np.empty((m, n), dtype) for n in sizes]
+
+    def _fine_tune(self, X, y, X_val, y_val, rng):
+        dtype = self.coefs_[0].dtype
+        adam = self.solver == "adam"
+        state1 = [np.zeros_like(W) for W in self.coefs_]
+        state2 = [np.zeros_like(W) if adam else np.zeros((1, 1), dtype) for W in self.coefs_]
+        bstate1 = [np.zeros_like(b) for b in self.intercepts_]
+        bstate2 = [np.zeros_like(b) if adam else np.zeros(1, dtype) for b in self.intercepts_]
+        grads = [np.empty_like(W) for W in self.coefs_]
+        n_samples = X.shape[0]
+        batch_size = min(self.batch_size, n_samples)
+        acts, deltas = self._scratch(batch_size, dtype), self._scratch(batch_size, dtype)
+        n_threads = self._n_threads()
+        best, best_params, stall, step = -np.inf, None, 0, 0
+        with threadpool_limits(limits=1, user_api="blas"):
+            for epoch in range(self.max_iter):
+                begin = time.perf_counter()
+                order = rng.permutation(n_samples)
+                loss = 0.0
+                for sl in gen_batches(n_samples, batch_size):
+                    idx = order[sl]
+                    m = idx.size
+                    step += 1
+                    batch_loss = _mlp.train_step(
+                        np.ascontiguousarray(X[idx]), y[idx], self.coefs_, self.intercepts_,
+                        state1, state2, bstate1, bstate2,
+                        [None] + [a[:m] for a in acts[1:]],
+                        [None] + [d[:m] for d in deltas[1:]], grads,
+                        adam=adam, learning_rate=self.learning_rate_init,
+                        momentum=self.momentum, alpha=self.alpha, beta1=self.beta_1,
+                        beta2=self.beta_2, epsilon=self.epsilon, step=step,
+                        n_threads=n_threads,
+                    )
+                    loss += batch_loss * m
+                loss /= n_samples
+                if not np.isfinite(loss):
+                    raise FloatingPointError(
+                        f"Fine-tuning diverged in epoch {epoch + 1} (loss {loss}); use a "
+                        "smaller learning_rate_init."
+                    )
+                self.loss_curve_.append(loss)
+                self.n_iter_ = epoch + 1
+                message = f"Epoch {epoch + 1}, loss = {loss:.5f}"
+                if X_val is not None:
+                    score = float(np.mean(self._predict_codes(X_val, n_threads) == y_val))
+                    self.validation_scores_.append(score)
+                    message += f", validation accuracy = {score:.4f}"
+                    if score > best + self.tol:
+                        best, stall = score, 0
+                        best_params = ([W.copy() for W in self.coefs_],
+                                       [b.copy() for b in self.intercepts_])
+                    else:
+                        stall += 1
+                if self.verbose:
+                    print(f"[{type(self).__name__}] {message}, "
+                          f"time = {time.perf_counter() - begin:.2f}s")
+                if X_val is not None and stall >= self.n_iter_no_change:
+                    break
+        if best_params is not None:
+            self.coefs_, self.intercepts_ = best_params
+            self.best_validation_score_ = best
+
+    # ------------------------------------------------------------------
+    def _forward(self, X, n_threads):
+        out = np.empty((X.shape[0], self.coefs_[-1].shape[0]), self.coefs_[0].dtype)
+        for sl in gen_batches(X.shape[0], _CHUNK_ROWS):
+            acts = self._scratch(sl.stop - sl.start, out.dtype)
+            acts[-1] = out[sl]
+            _mlp.forward(np.ascontiguousarray(X[sl], dtype=out.dtype), self.coefs_,
+                         self.intercepts_, acts, n_threads)
+        return out
+
+    def _predict_codes(self, X, n_threads):
+        return np.argmax(self._forward(X, n_threads), axis=1)
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._forward(X, self._n_threads())
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probability of each class.
+        """
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Most probable class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
