@@ -1,11 +1,17 @@
-"""The MLP kernels against numpy, and PretrainedMLPClassifier / DBNTransformer."""
+"""The MLP kernels against numpy; DBNTransformer and PretrainedMLPClassifier."""
+
+import pickle
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from scipy.special import expit, softmax
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
+from skdbn import DBNTransformer, GaussianBernoulliRBM, PretrainedMLPClassifier
 from skdbn._kernels import _mlp
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-13)}
@@ -108,14 +114,6 @@ def test_forward_matches_numpy(dtype):
 # Estimators
 # ---------------------------------------------------------------------------
 
-import pickle  # noqa: E402
-
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-from skdbn import DBNTransformer, GaussianBernoulliRBM, PretrainedMLPClassifier  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def digits_split():
@@ -149,7 +147,6 @@ def test_dbn_inverse_transform_is_the_down_pass(dbn, digits_split):
     X = digits_split[0][:20]
     H = dbn.transform(X)
     first, second = dbn.rbms_
-    expected = first.reconstruct  # noqa: F841 (the mean-field maps used below)
     down = 1 / (1 + np.exp(-(H @ second.components_ + second.intercept_visible_)))
     down = 1 / (1 + np.exp(-(down @ first.components_ + first.intercept_visible_)))
     assert_allclose(dbn.inverse_transform(H), down, rtol=1e-4, atol=1e-5)
