@@ -173,6 +173,7 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X = validate_data(
             self, X, dtype=(np.float64, np.float32), ensure_min_samples=2, reset=True
         )
+        self._check_n_drop()
         self._reset_statistics(X.shape[1])
         self._accumulate(X)
         self._update_whitening(X.dtype)
@@ -201,6 +202,7 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         first = not hasattr(self, "n_samples_seen_")
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=first)
+        self._check_n_drop()
         if first:
             self._reset_statistics(X.shape[1])
             dtype = X.dtype
@@ -215,12 +217,16 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             return self.batch_size
         return max(n_features, _MIN_BATCH_ROWS)
 
-    def _reset_statistics(self, n_features):
-        if self.n_drop >= n_features:
+    def _check_n_drop(self):
+        # Before the (possibly long) accumulation, and on every partial_fit
+        # since set_params may have changed n_drop.
+        if self.n_drop >= self.n_features_in_:
             raise ValueError(
-                f"n_drop={self.n_drop} must be smaller than n_features={n_features}: "
+                f"n_drop={self.n_drop} must be smaller than n_features={self.n_features_in_}: "
                 "at least one direction has to be kept."
             )
+
+    def _reset_statistics(self, n_features):
         self.n_samples_seen_ = 0
         self._mean = np.zeros(n_features)
         # Scatter matrix sum (x - mean)(x - mean)^T: only its upper triangle

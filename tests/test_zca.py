@@ -26,9 +26,13 @@ def correlated_data(n=600, d=10, dtype=np.float64, seed=0):
     return (rng.normal(size=(n, d)) * scales @ rotation.T + 5).astype(dtype)
 
 
+def covariance(X):
+    return np.cov(X.astype(np.float64), rowvar=False)
+
+
 def eigen(X):
     """Reference eigenvalues (descending) and eigenvectors of the covariance."""
-    values, vectors = np.linalg.eigh(np.cov(X.astype(np.float64), rowvar=False))
+    values, vectors = np.linalg.eigh(covariance(X))
     return values[::-1], vectors[:, ::-1]
 
 
@@ -54,9 +58,8 @@ def test_whitened_covariance_is_identity_on_kept_directions(dtype, n_drop):
     zca = ZCAWhitener(n_drop=n_drop).fit(X)
     _, vectors = eigen(X)
     kept = vectors[:, : X.shape[1] - n_drop]
-    covariance = np.cov(zca.transform(X).astype(np.float64), rowvar=False)
     # Identity on the kept principal directions, zero on the deleted ones.
-    assert_allclose(covariance, kept @ kept.T, atol=RTOL[dtype])
+    assert_allclose(covariance(zca.transform(X)), kept @ kept.T, atol=RTOL[dtype])
     assert_allclose(zca.whitening_ @ vectors[:, X.shape[1] - n_drop :], 0, atol=RTOL[dtype])
     assert zca.n_components_ == X.shape[1] - n_drop
 
@@ -100,9 +103,8 @@ def test_epsilon_is_added_to_the_eigenvalues(dtype):
     epsilon = 0.5
     zca = ZCAWhitener(epsilon=epsilon).fit(X)
     values, vectors = eigen(X)
-    covariance = np.cov(zca.transform(X).astype(np.float64), rowvar=False)
     expected = vectors @ np.diag(values / (values + epsilon)) @ vectors.T
-    assert_allclose(covariance, expected, atol=RTOL[dtype])
+    assert_allclose(covariance(zca.transform(X)), expected, atol=RTOL[dtype])
     assert_allclose(zca.inverse_transform(zca.transform(X)), X, rtol=RTOL[dtype], atol=RTOL[dtype])
 
 
@@ -128,8 +130,7 @@ def test_rank_deficient_data_deletes_null_directions_with_a_warning(dtype):
     # Identity on the span of the data, zero on the null directions.
     _, vectors = eigen(X)
     span = vectors[:, :8]
-    covariance = np.cov(zca.transform(X).astype(np.float64), rowvar=False)
-    assert_allclose(covariance, span @ span.T, atol=RTOL[dtype])
+    assert_allclose(covariance(zca.transform(X)), span @ span.T, atol=RTOL[dtype])
     # The training data lie in the span, so they are restored exactly.
     assert_allclose(zca.inverse_transform(zca.transform(X)), X, rtol=RTOL[dtype], atol=1e-4)
 
@@ -257,7 +258,7 @@ def test_integer_input_is_whitened_in_float64():
     X = np.round(correlated_data() * 10).astype(np.int64)
     zca = ZCAWhitener().fit(X)
     assert zca.whitening_.dtype == np.float64
-    assert_allclose(np.cov(zca.transform(X), rowvar=False), np.eye(10), atol=1e-10)
+    assert_allclose(covariance(zca.transform(X)), np.eye(10), atol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -286,6 +287,9 @@ def test_bad_input():
     with pytest.raises(NotFittedError):
         ZCAWhitener().transform(X)
     zca = ZCAWhitener().fit(X)
+    with pytest.raises(ValueError, match="n_drop=10 must be smaller"):
+        zca.set_params(n_drop=10).partial_fit(X)
+    zca.set_params(n_drop=0)
     for method in (zca.transform, zca.inverse_transform, zca.partial_fit):
         with pytest.raises(ValueError, match="10 features"):
             method(X[:, :9])
