@@ -10,23 +10,14 @@ Usage: ``python benchmarks/bench_ais.py [--runs 100] [--repeats 3]``.
 
 import argparse
 import os
-import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from _timing import best_time
 from skdbn import BernoulliRBM
 from skdbn._kernels import _cd
 from skdbn.metrics import default_betas, log_partition_ais
-
-
-def best_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main():

@@ -21,25 +21,16 @@ Usage: ``python benchmarks/bench_cd.py [--quick] [--repeats N]``.
 import argparse
 import importlib.util
 import os
-import time
 
 import numpy as np
 from scipy.special import expit
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from _timing import best_time
 from skdbn import BernoulliRBM, GaussianBernoulliRBM
 from skdbn._kernels import _cd
 
 N_THREADS = os.cpu_count()
-
-
-def best_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def make_data(n, V, gaussian, seed=0):

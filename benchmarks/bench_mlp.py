@@ -23,20 +23,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 
+from _timing import best_time
 from skdbn import BernoulliRBM, DBNTransformer, PretrainedMLPClassifier
 
 SIZES = (500, 500)
 BATCH = 100
 EPOCHS = 3
-
-
-def best_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def throughput(repeats):
