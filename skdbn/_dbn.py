@@ -2,11 +2,13 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import time
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, gen_even_slices
 from sklearn.utils.validation import check_is_fitted
 
 from ._kernels import _cd
@@ -69,6 +71,17 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Strength of each RBM's sparsity penalty.
     sigma : float, array-like or "learn", default=1.0
         Visible standard deviations of a Gaussian bottom RBM.
+    up_down_iter : int, default=0
+        Epochs of generative fine-tuning after the greedy training, with the
+        up-down algorithm (contrastive wake-sleep; Hinton, Osindero & Teh
+        2006). It unties the recognition weights (``rbms_``, used by
+        ``transform``) from the generative weights of the lower layers
+        (``generative_components_``, used by ``inverse_transform`` and
+        ``sample``); the top RBM stays an undirected associative memory,
+        trained by the top RBM's own CD-k / PCD. 0 keeps the tied weights of
+        the greedy training.
+    up_down_learning_rate : float, default=0.01
+        Learning rate of every weight during up-down fine-tuning.
     verbose : int, default=0
         Print each RBM's progress.
     random_state : int, RandomState instance or None, default=None
@@ -81,7 +94,19 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     Attributes
     ----------
     rbms_ : list of BernoulliRBM or GaussianBernoulliRBM
-        The fitted RBMs, bottom first; ordinary skdbn estimators.
+        The fitted RBMs, bottom first; ordinary skdbn estimators. Their
+        ``components_`` and ``intercept_hidden_`` are the recognition
+        (bottom-up) weights.
+    generative_components_ : list of ndarray
+        Top-down weights of each layer below the top RBM, of shape
+        (n_hidden, n_visible) like ``components_``: copies of the RBMs'
+        weights after greedy training, fine-tuned separately by up-down.
+    generative_intercepts_ : list of ndarray
+        Visible biases of each layer below the top RBM, for the top-down pass.
+    up_down_errors_ : list of float
+        For each up-down epoch, the mean squared error of the data against
+        its top-down prediction from the sampled first hidden layer (the
+        generative term up-down improves).
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -118,6 +143,8 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "sparsity_target": _scalar_or_per_layer(Interval(Real, 0, 1, closed="neither")),
         "sparsity_cost": _scalar_or_per_layer(Interval(Real, 0, None, closed="left")),
         "sigma": [Interval(Real, 0, None, closed="neither"), "array-like", StrOptions({"learn"})],
+        "up_down_iter": [Interval(Integral, 0, None, closed="left")],
+        "up_down_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "dtype": [None, StrOptions({"float32", "float64"}), type],
@@ -140,6 +167,8 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         sparsity_target=0.1,
         sparsity_cost=0.0,
         sigma=1.0,
+        up_down_iter=0,
+        up_down_learning_rate=0.01,
         verbose=0,
         random_state=None,
         dtype=None,
@@ -158,6 +187,8 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.sparsity_target = sparsity_target
         self.sparsity_cost = sparsity_cost
         self.sigma = sigma
+        self.up_down_iter = up_down_iter
+        self.up_down_learning_rate = up_down_learning_rate
         self.verbose = verbose
         self.random_state = random_state
         self.dtype = dtype
@@ -235,6 +266,9 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.rbms_.append(rbm)
             if layer < len(self._sizes()) - 1:
                 data = rbm.transform(data)
+        self._tie_generative_weights()
+        if self.up_down_iter > 0:
+            self._up_down(X, rng)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -242,7 +276,9 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """One epoch of every layer on a chunk, bottom to top.
 
         Each RBM learns from the up-pass of the chunk through the layers
-        below it, as they are after their own update on this chunk.
+        below it, as they are after their own update on this chunk. This is
+        greedy training only: the generative weights are tied to the RBMs
+        again afterwards (up-down fine-tuning is part of :meth:`fit`).
 
         Parameters
         ----------
@@ -270,7 +306,144 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             rbm.partial_fit(data)
             if layer < len(self.rbms_) - 1:
                 data = rbm.transform(data)
+        self._tie_generative_weights()
         return self
+
+    def _tie_generative_weights(self):
+        """Generative weights of the lower layers = the RBMs' (tied) weights."""
+        self.generative_components_ = [r.components_.copy() for r in self.rbms_[:-1]]
+        self.generative_intercepts_ = [r.intercept_visible_.copy() for r in self.rbms_[:-1]]
+        self.up_down_errors_ = []
+
+    def _up_down(self, X, rng):
+        """Up-down fine-tuning (contrastive wake-sleep), ``up_down_iter`` epochs.
+
+        Per minibatch: a stochastic bottom-up pass with the recognition
+        weights, whose states train the generative weights to reconstruct
+        each layer from the one above (wake); CD-k in the top RBM from the
+        penultimate wake state; a stochastic top-down pass from the top RBM's
+        negative state with the generative weights, whose states train the
+        recognition weights to reconstruct each layer from the one below
+        (sleep). Both rules are delta rules on sigmoid (or, at the bottom,
+        Gaussian) units.
+        """
+        rbms, top = self.rbms_, self.rbms_[-1]
+        lr = self.up_down_learning_rate
+        batch_size = min(rbms[0].batch_size, X.shape[0])
+        buffers = top._step_buffers(batch_size)
+        seed = int(rng.randint(np.iinfo(np.int64).max))
+        n_batches = int(np.ceil(X.shape[0] / batch_size))
+        slices = list(gen_even_slices(X.shape[0], n_batches))
+        # Overflow is detected after each epoch and reported as divergence.
+        with top._kernel_threads() as n_threads, np.errstate(over="ignore", invalid="ignore"):
+            for epoch in range(self.up_down_iter):
+                begin = time.perf_counter()
+                sq_error = 0.0
+                for b in np.random.default_rng([seed, epoch]).permutation(n_batches):
+                    batch = X[slices[b]]
+                    if sp.issparse(batch):
+                        batch = batch.toarray()
+                    key = batch_key(seed, epoch, int(b))
+                    wake = self._stochastic_up_pass(
+                        np.ascontiguousarray(batch, dtype=top.components_.dtype), key,
+                        n_threads)
+                    m = batch.shape[0]
+                    np.copyto(buffers[0][:m], wake[-1])
+                    err = top._cd_minibatch(buffers, m, 0.0, key, n_threads, learning_rate=lr)
+                    if len(rbms) == 1:
+                        # No lower layers: up-down is CD on the single RBM.
+                        sq_error += err
+                        continue
+                    sleep = self._stochastic_down_pass(buffers[0][m:2 * m], key, n_threads)
+                    sq_error += self._delta_rules(wake, sleep, lr, key, n_threads)
+                error = sq_error / X.shape[0]
+                if not (np.isfinite(error) and self._weights_finite()):
+                    for name in [k for k in vars(self) if k.endswith("_")]:
+                        delattr(self, name)
+                    raise FloatingPointError(
+                        f"Up-down fine-tuning diverged in epoch {epoch + 1}: the weights "
+                        f"became non-finite with up_down_learning_rate={lr}. Use a "
+                        "smaller up_down_learning_rate; the model was left unfitted."
+                    )
+                self.up_down_errors_.append(error)
+                if self.verbose:
+                    print(f"[{type(self).__name__}] Up-down epoch {epoch + 1}, "
+                          f"reconstruction error = {error:.4f}, "
+                          f"time = {time.perf_counter() - begin:.2f}s")
+
+    def _weights_finite(self):
+        return all(rbm._parameters_finite() for rbm in self.rbms_) and all(
+            np.isfinite(np.sum(a, dtype=np.float64))
+            for a in self.generative_components_ + self.generative_intercepts_)
+
+    def _stochastic_up_pass(self, v, key, n_threads):
+        """Wake states: the data, then binary samples of each hidden layer
+        below the top RBM's hidden layer, with the recognition weights."""
+        states = [v]
+        for layer, rbm in enumerate(self.rbms_[:-1]):
+            u = states[-1] / rbm._sigma if rbm._sigma.size else states[-1]
+            probs = np.empty((v.shape[0], rbm.n_components), v.dtype)
+            samples = np.empty_like(probs)
+            _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
+                                     samples=samples, key=key, stream=10 + layer,
+                                     n_threads=n_threads)
+            states.append(samples)
+        return states
+
+    def _stochastic_down_pass(self, top_visible, key, n_threads):
+        """Sleep states, bottom first: binary samples of each layer below the
+        penultimate one given the layer above, with the generative weights;
+        the visible layer is its mean."""
+        states = [np.ascontiguousarray(top_visible)]
+        for layer in reversed(range(len(self.rbms_) - 1)):
+            out = np.empty((top_visible.shape[0], self.generative_components_[layer].shape[1]),
+                           top_visible.dtype)
+            self._generate(layer, states[0], out, sample=layer > 0, key=key,
+                           stream=20 + layer, n_threads=n_threads)
+            states.insert(0, out)
+        return states
+
+    def _generate(self, layer, hidden, out, sample, key, stream, n_threads):
+        """Top-down conditional of ``layer``'s visible units (v-space)."""
+        _cd.visible_given_hidden(hidden, self.generative_components_[layer],
+                                 self.generative_intercepts_[layer], self.rbms_[layer]._sigma,
+                                 out, sample=sample, key=key, stream=stream,
+                                 n_threads=n_threads)
+
+    def _delta_rules(self, wake, sleep, lr, key, n_threads):
+        """Generative weights from the wake states, recognition weights from
+        the sleep states; returns the bottom layer's squared wake error."""
+        m = wake[0].shape[0]
+        alpha = lr / m
+        error = 0.0
+        for layer, rbm in enumerate(self.rbms_[:-1]):
+            sigma = rbm._sigma
+            # Wake: predict layer `layer` from the sampled layer above.
+            pred = np.empty_like(wake[layer])
+            self._generate(layer, wake[layer + 1], pred, sample=False, key=key,
+                           stream=0, n_threads=n_threads)
+            diff = wake[layer] - pred
+            if layer == 0:
+                error = float(np.sum(diff.astype(np.float64) ** 2))
+            if sigma.size:
+                # Gaussian units: d log p / dW = h (v - mean) / sigma, and
+                # / sigma^2 for the bias.
+                diff /= sigma
+                self.generative_intercepts_[layer] += alpha * diff.sum(axis=0) / sigma
+            else:
+                self.generative_intercepts_[layer] += alpha * diff.sum(axis=0)
+            _cd.add_outer(self.generative_components_[layer], wake[layer + 1], diff,
+                          alpha, n_threads)
+            # Sleep: predict the layer above from the dreamed layer below.
+            u = sleep[layer] / sigma if sigma.size else sleep[layer]
+            u = np.ascontiguousarray(u)
+            q = np.empty_like(sleep[layer + 1])
+            _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, q,
+                                     n_threads=n_threads)
+            q = sleep[layer + 1] - q
+            rbm.intercept_hidden_ += alpha * q.sum(axis=0)
+            _cd.add_outer(rbm.components_, q, u, alpha, n_threads)
+        return error
 
     def transform(self, X):
         """Deterministic up-pass: top-layer hidden probabilities.
@@ -294,6 +467,9 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def inverse_transform(self, X):
         """Mean-field down-pass from the top hidden layer to the data space.
 
+        Uses the top RBM's weights, then the generative weights of the lower
+        layers (equal to the RBMs' own unless up-down fine-tuning untied them).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, hidden_layer_sizes[-1])
@@ -312,9 +488,15 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"X has shape {data.shape}; inverse_transform expects "
                 f"(n_samples, {top.n_components}) top-layer activations."
             )
-        for rbm in reversed(self.rbms_):
-            with rbm._kernel_threads() as n_threads:
-                data = rbm._visible_from_hidden(data, n_threads)
+        data = np.ascontiguousarray(data)
+        with top._kernel_threads() as n_threads:
+            data = top._visible_from_hidden(data, n_threads)
+            for layer in reversed(range(len(self.rbms_) - 1)):
+                out = np.empty((data.shape[0], self.generative_components_[layer].shape[1]),
+                               data.dtype)
+                self._generate(layer, data, out, sample=False, key=0, stream=0,
+                               n_threads=n_threads)
+                data = out
         return data
 
     def sample(self, n_samples=1, n_gibbs=1000, random_state=None):
@@ -361,13 +543,18 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 _cd.hidden_given_visible(u, top.components_, top.intercept_hidden_, p,
                                          samples=h, key=key, stream=0,
                                          n_threads=n_threads)
-            data = h
-            for layer, rbm in enumerate(reversed(self.rbms_)):
-                last = layer == len(self.rbms_) - 1
-                out = np.empty((n_samples, rbm.components_.shape[1]), dtype)
-                _cd.visible_given_hidden(data, rbm.components_, rbm.intercept_visible_,
-                                         rbm._sigma, out, sample=not last,
-                                         key=batch_key(seed, 2, layer), stream=1,
-                                         n_threads=n_threads)
+            # Top-down pass: binary samples of every hidden layer, the mean
+            # of the visible layer.
+            n_layers = len(self.rbms_)
+            data = np.empty((n_samples, n_visible), dtype)
+            _cd.visible_given_hidden(h, top.components_, top.intercept_visible_, top._sigma,
+                                     data, sample=n_layers > 1,
+                                     key=batch_key(seed, 2, n_layers - 1), stream=1,
+                                     n_threads=n_threads)
+            for layer in reversed(range(n_layers - 1)):
+                out = np.empty((n_samples, self.generative_components_[layer].shape[1]),
+                               dtype)
+                self._generate(layer, data, out, sample=layer > 0,
+                               key=batch_key(seed, 2, layer), stream=1, n_threads=n_threads)
                 data = out
         return data

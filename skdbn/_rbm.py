@@ -208,30 +208,78 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             return 0.5 if epoch < 5 else 0.9
         return float(self.momentum)
 
-    def _run_epochs(self, X, n_epochs):
-        """``n_epochs`` passes over X, one kernel call per minibatch."""
-        W = self.components_
-        dtype = W.dtype
-        n_hidden, n_features = W.shape
-        n_samples = X.shape[0]
-        batch_size = min(self.batch_size, n_samples)
+    def _step_buffers(self, batch_size):
+        """Scratch arrays of :meth:`_cd_minibatch` for minibatches of ``batch_size``."""
+        dtype = self.components_.dtype
+        n_hidden, n_features = self.components_.shape
         if self.h_samples_.shape[0] < batch_size:
             self.h_samples_ = np.resize(self.h_samples_, (batch_size, n_hidden))
-        vis = np.empty((2 * batch_size, n_features), dtype=dtype)
-        hid = np.empty((2 * batch_size, n_hidden), dtype=dtype)
-        grad = np.empty((n_hidden, n_features) if self._learn_sigma() else (0, 0), dtype)
-        hidden_mean = self._hidden_mean if self.sparsity_cost > 0 else np.zeros(0, dtype)
+        return (
+            np.empty((2 * batch_size, n_features), dtype=dtype),
+            np.empty((2 * batch_size, n_hidden), dtype=dtype),
+            np.empty((n_hidden, n_features) if self._learn_sigma() else (0, 0), dtype),
+        )
+
+    def _cd_minibatch(self, buffers, m, momentum, key, n_threads, learning_rate=None):
+        """One CD-k / PCD update on the minibatch in ``buffers[0][:m]``.
+
+        Afterwards ``buffers[0][m:2m]`` holds the negative-phase visibles
+        (u-space). ``learning_rate`` overrides the estimator's (the DBN's
+        up-down fine-tuning has its own). Returns the kernel's squared
+        reconstruction error.
+        """
+        vis, hid, grad = buffers
+        hidden_mean = self._hidden_mean if self.sparsity_cost > 0 else np.zeros(0, vis.dtype)
+        return _cd.cd_step(
+            self.components_,
+            self.intercept_visible_,
+            self.intercept_hidden_,
+            self._components_inc,
+            self._visible_inc,
+            self._hidden_inc,
+            self._sigma,
+            vis,
+            hid,
+            self.h_samples_,
+            hidden_mean,
+            grad,
+            m,
+            cd_k=self.cd_k,
+            persistent=self.persistent,
+            sample_visible=self.sample_visible,
+            learning_rate=self.learning_rate if learning_rate is None else learning_rate,
+            momentum=momentum,
+            weight_decay=self.weight_decay,
+            sparsity_target=self.sparsity_target,
+            sparsity_cost=self.sparsity_cost,
+            sigma_learning_rate=self._sigma_learning_rate(),
+            sigma_min=_SIGMA_MIN,
+            key=key,
+            n_threads=n_threads,
+        )
+
+    def _start_epoch(self, epoch):
+        """Momentum of ``epoch``; clears stale increments when it is unused."""
+        momentum = self._momentum_at(epoch)
+        if momentum == 0 and self.weight_decay == 0:
+            # The kernel then writes straight into W; stale increments must
+            # not leak into a later momentum step.
+            self._components_inc.fill(0)
+        return momentum
+
+    def _run_epochs(self, X, n_epochs):
+        """``n_epochs`` passes over X, one kernel call per minibatch."""
+        n_samples = X.shape[0]
+        batch_size = min(self.batch_size, n_samples)
+        buffers = self._step_buffers(batch_size)
+        vis = buffers[0]
         n_batches = int(np.ceil(n_samples / batch_size))
         slices = list(gen_even_slices(n_samples, n_batches))
 
         with self._kernel_threads() as n_threads:
             for _ in range(n_epochs):
                 epoch = self.n_iter_
-                momentum = self._momentum_at(epoch)
-                if momentum == 0 and self.weight_decay == 0:
-                    # The kernel then writes straight into W; stale
-                    # increments must not leak into a later momentum step.
-                    self._components_inc.fill(0)
+                momentum = self._start_epoch(epoch)
                 begin = time.perf_counter()
                 order = np.random.default_rng([self._seed, epoch]).permutation(n_batches)
                 sq_error = 0.0
@@ -241,33 +289,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     if sp.issparse(batch):
                         batch = batch.toarray()
                     np.copyto(vis[:m], batch, casting="same_kind")
-                    err = _cd.cd_step(
-                        W,
-                        self.intercept_visible_,
-                        self.intercept_hidden_,
-                        self._components_inc,
-                        self._visible_inc,
-                        self._hidden_inc,
-                        self._sigma,
-                        vis,
-                        hid,
-                        self.h_samples_,
-                        hidden_mean,
-                        grad,
-                        m,
-                        cd_k=self.cd_k,
-                        persistent=self.persistent,
-                        sample_visible=self.sample_visible,
-                        learning_rate=self.learning_rate,
-                        momentum=momentum,
-                        weight_decay=self.weight_decay,
-                        sparsity_target=self.sparsity_target,
-                        sparsity_cost=self.sparsity_cost,
-                        sigma_learning_rate=self._sigma_learning_rate(),
-                        sigma_min=_SIGMA_MIN,
-                        key=batch_key(self._seed, epoch, int(b)),
-                        n_threads=n_threads,
-                    )
+                    err = self._cd_minibatch(buffers, m, momentum,
+                                             batch_key(self._seed, epoch, int(b)), n_threads)
                     if not np.isfinite(err):
                         self._diverged(epoch)
                     sq_error += err

@@ -20,6 +20,7 @@ ESTIMATORS = [
     # Small chunks, so the checks also run the merging of chunk statistics.
     ZCAWhitener(epsilon=1e-3, n_drop=1, batch_size=4),
     DBNTransformer(hidden_layer_sizes=(6, 4), n_iter=2, random_state=0),
+    DBNTransformer(hidden_layer_sizes=(6, 4), n_iter=2, up_down_iter=2, random_state=0),
     PretrainedMLPClassifier(
         dbn=DBNTransformer(hidden_layer_sizes=(8,), n_iter=2), max_iter=5,
         early_stopping=False, random_state=0,

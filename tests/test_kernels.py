@@ -236,3 +236,18 @@ def test_random_numbers_are_uniform_and_normal():
     n = normal_array(9, 0, 1000, 200)
     assert abs(n.mean()) < 0.01 and abs(n.std() - 1) < 0.01
     assert batch_key(1, 2, 3) != batch_key(1, 2, 4) != batch_key(1, 3, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_add_outer_matches_numpy(dtype, n_threads):
+    # The delta rule of up-down fine-tuning: W += alpha * A.T @ B.
+    rng = np.random.RandomState(0)
+    A, B = rng.normal(size=(17, 40)).astype(dtype), rng.normal(size=(17, 300)).astype(dtype)
+    W = rng.normal(size=(40, 300)).astype(dtype)
+    expected = W + 0.3 * A.T @ B
+    with threadpool_limits(limits=1, user_api="blas"):
+        _cd.add_outer(W, A, B, 0.3, n_threads)
+    assert_allclose(W, expected, **TOL[dtype])
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        _cd.add_outer(W, A, B[:, :10], 0.3, n_threads)

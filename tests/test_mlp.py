@@ -159,15 +159,73 @@ def test_dbn_samples_are_closer_to_digits_than_noise(dbn, digits_split):
     X = digits_split[0]
     samples = dbn.sample(50, n_gibbs=200, random_state=0)
     noise = np.random.RandomState(0).uniform(size=samples.shape)
-
-    def distance_to_data(S):
-        d = ((S[:, None, :] - X[None, :, :]) ** 2).sum(-1)
-        return np.sqrt(d.min(1)).mean()
-
     # Mean Euclidean distance from each sample to its nearest training digit.
-    assert distance_to_data(samples) < 0.6 * distance_to_data(noise)
+    assert nearest_distance(samples, X) < 0.6 * nearest_distance(noise, X)
     assert_allclose(dbn.sample(5, n_gibbs=20, random_state=1),
                     dbn.sample(5, n_gibbs=20, random_state=1))
+
+
+def test_tied_generative_weights_without_up_down(dbn):
+    first, second = dbn.rbms_
+    assert len(dbn.generative_components_) == 1 and dbn.up_down_errors_ == []
+    assert_allclose(dbn.generative_components_[0], first.components_)
+    assert_allclose(dbn.generative_intercepts_[0], first.intercept_visible_)
+
+
+def nearest_distance(S, X):
+    """Mean Euclidean distance from each row of S to its nearest row of X."""
+    d = ((S[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+    return np.sqrt(d.min(1)).mean()
+
+
+def test_up_down_improves_generation(dbn, digits_split):
+    X = digits_split[0]
+    tuned = DBNTransformer(hidden_layer_sizes=(128, 64), n_iter=10, learning_rate=0.1,
+                           up_down_iter=10, up_down_learning_rate=0.05,
+                           random_state=0).fit(X)
+    # Same greedy start as the fixture, then untied weights.
+    assert not np.allclose(tuned.generative_components_[0], tuned.rbms_[0].components_)
+    # The generative term up-down follows: the data predicted top-down from
+    # their sampled first hidden layer.
+    errors = tuned.up_down_errors_
+    assert len(errors) == 10 and errors[-1] < 0.85 * errors[0]
+    # Samples come closer to the training digits than the greedy DBN's.
+    before = nearest_distance(dbn.sample(100, n_gibbs=200, random_state=0), X)
+    after = nearest_distance(tuned.sample(100, n_gibbs=200, random_state=0), X)
+    assert after < 0.95 * before
+    # transform stays the recognition up-pass; inverse_transform the
+    # generative down-pass.
+    first, second = tuned.rbms_
+    assert_allclose(tuned.transform(X[:5]), second.transform(first.transform(X[:5])))
+    H = tuned.transform(X[:5])
+    pen = 1 / (1 + np.exp(-(H @ second.components_ + second.intercept_visible_)))
+    down = 1 / (1 + np.exp(-(pen @ tuned.generative_components_[0]
+                             + tuned.generative_intercepts_[0])))
+    assert_allclose(tuned.inverse_transform(H), down, rtol=1e-4, atol=1e-5)
+
+
+def test_up_down_gaussian_bottom_and_single_layer():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 12)) @ rng.normal(size=(12, 12))
+    dbn = DBNTransformer((8, 4), visible_units="gaussian", learning_rate=0.01, n_iter=3,
+                         up_down_iter=5, up_down_learning_rate=0.005,
+                         random_state=0).fit(X)
+    assert len(dbn.up_down_errors_) == 5 and np.all(np.isfinite(dbn.up_down_errors_))
+    assert dbn.up_down_errors_[-1] < dbn.up_down_errors_[0]
+    assert dbn.sample(4, n_gibbs=5, random_state=0).shape == (4, 12)
+    single = DBNTransformer((8,), n_iter=2, up_down_iter=2, random_state=0).fit(
+        (X > 0).astype(float))
+    assert single.generative_components_ == [] and len(single.up_down_errors_) == 2
+
+
+def test_up_down_divergence_is_an_error():
+    # Linear Gaussian units with far too large a step: the weights overflow.
+    X = np.random.RandomState(0).normal(size=(200, 10)).astype(np.float32)
+    dbn = DBNTransformer((16, 8), visible_units="gaussian", learning_rate=0.01, n_iter=1,
+                         up_down_iter=20, up_down_learning_rate=50.0, random_state=0)
+    with pytest.raises(FloatingPointError, match="smaller up_down_learning_rate"):
+        dbn.fit(X)
+    assert not hasattr(dbn, "rbms_") and not hasattr(dbn, "generative_components_")
 
 
 def test_per_layer_parameters(digits_split):
