@@ -8,10 +8,11 @@ from numpy.testing import assert_allclose
 from scipy.special import expit, softmax
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
-from skdbn import DBNTransformer, GaussianBernoulliRBM, PretrainedMLPClassifier
+from skdbn import DBNTransformer, GaussianBernoulliRBM, PretrainedMLPClassifier, ZCAWhitener
 from skdbn._kernels import _mlp
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-13)}
@@ -295,3 +296,30 @@ def test_pretraining_inside_fit_and_pickling(digits_split):
     restored = pickle.loads(pickle.dumps(clf))
     assert_allclose(restored.predict_proba(X_test), clf.predict_proba(X_test))
     assert clf.score(X_test, y_test) > 0.93
+
+
+def test_grid_search_over_whitening_dbn_logistic_in_two_processes(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    pipe = make_pipeline(
+        ZCAWhitener(epsilon=0.1),
+        DBNTransformer((32,), visible_units="gaussian", learning_rate=0.05, n_iter=15,
+                       random_state=0, n_jobs=1),
+        LogisticRegression(max_iter=500),
+    )
+    grid = GridSearchCV(pipe, {"dbntransformer__hidden_layer_sizes": [(16,), (48,)],
+                               "zcawhitener__n_drop": [0, 30]}, cv=2, n_jobs=2)
+    grid.fit(X_train[:600], y_train[:600])
+    assert grid.cv_results_["mean_test_score"].shape == (4,)
+    assert np.all(grid.cv_results_["mean_test_score"] > 0.8)
+    # The refitted best pipeline is an ordinary, picklable model.
+    best = pickle.loads(pickle.dumps(grid.best_estimator_))
+    assert_allclose(best.predict_proba(X_test), grid.predict_proba(X_test))
+    assert grid.score(X_test, y_test) > 0.9
+
+
+def test_dbn_pickling_round_trip(dbn, digits_split):
+    X = digits_split[1]
+    restored = pickle.loads(pickle.dumps(dbn))
+    assert_allclose(restored.transform(X), dbn.transform(X))
+    assert_allclose(restored.sample(3, n_gibbs=10, random_state=0),
+                    dbn.sample(3, n_gibbs=10, random_state=0))
