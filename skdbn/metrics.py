@@ -42,6 +42,23 @@ class AISEstimate(NamedTuple):
         when the interval reaches zero).
     log_weights : ndarray of shape (n_runs,)
         ``log Z_base`` plus the log importance weight of each run.
+
+    See Also
+    --------
+    log_partition_ais : The function that returns it.
+    log_likelihood : Takes ``log_z`` for models too large to enumerate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdbn import BernoulliRBM
+    >>> from skdbn.metrics import log_partition_ais
+    >>> X = (np.random.RandomState(0).uniform(size=(100, 6)) < 0.5).astype(float)
+    >>> rbm = BernoulliRBM(n_components=4, n_iter=2, random_state=0).fit(X)
+    >>> est = log_partition_ais(rbm, n_runs=20, betas=np.linspace(0, 1, 101),
+    ...                         X=X, random_state=0)
+    >>> bool(est.lower <= est.log_z <= est.upper), est.log_weights.shape
+    (True, (20,))
     """
 
     log_z: float
@@ -60,6 +77,17 @@ def default_betas():
     -------
     betas : ndarray of shape (14501,)
         Increasing from 0 to 1.
+
+    See Also
+    --------
+    log_partition_ais : Uses this schedule unless given ``betas``.
+
+    Examples
+    --------
+    >>> from skdbn.metrics import default_betas
+    >>> betas = default_betas()
+    >>> betas.shape, float(betas[0]), float(betas[-1])
+    ((14501,), 0.0, 1.0)
     """
     return np.concatenate([
         np.linspace(0, 0.5, 501)[:-1],
