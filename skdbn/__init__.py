@@ -6,12 +6,14 @@ from ._mlp import PretrainedMLPClassifier
 from ._patches import merge_patch_rbms
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
 from ._zca import ZCAWhitener
+from .distributed import DistributedFit
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BernoulliRBM",
     "DBNTransformer",
+    "DistributedFit",
     "GaussianBernoulliRBM",
     "PretrainedMLPClassifier",
     "ZCAWhitener",

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ._kernels import _cd
+from .distributed._backend import active_backend
 from ._kernels._random import batch_key
 from .utils._compat import (
     Interval,
@@ -58,6 +59,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "cd_k": [Interval(Integral, 1, None, closed="left")],
         "persistent": ["boolean"],
         "sample_visible": ["boolean"],
+        "sampled_statistics": ["boolean"],
         "momentum": [Interval(Real, 0, 1, closed="left"), StrOptions({"schedule"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
@@ -247,6 +249,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             cd_k=self.cd_k,
             persistent=self.persistent,
             sample_visible=self.sample_visible,
+            sampled_statistics=self.sampled_statistics,
             learning_rate=self.learning_rate if learning_rate is None else learning_rate,
             momentum=momentum,
             weight_decay=self.weight_decay,
@@ -269,6 +272,11 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
     def _run_epochs(self, X, n_epochs):
         """``n_epochs`` passes over X, one kernel call per minibatch."""
+        backend = active_backend()
+        if backend is not None:
+            # Inside ``with DistributedFit(...)``: the workers run the epochs.
+            backend.run_epochs(self, X, n_epochs)
+            return
         n_samples = X.shape[0]
         batch_size = min(self.batch_size, n_samples)
         buffers = self._step_buffers(batch_size)
@@ -524,6 +532,12 @@ class BernoulliRBM(_BaseRBM):
     sample_visible : bool, default=True
         Sample the negative-phase visible states; if False, use their
         probabilities (mean-field reconstructions).
+    sampled_statistics : bool, default=False
+        Use binary hidden samples instead of hidden probabilities in the
+        gradient. Noisier, but with sampled visibles every statistic is
+        binary and the gradient sums are exact: :class:`skdbn.DistributedFit`
+        then reproduces single-process training bit for bit, and sends only
+        bits (report §4.4.1).
     momentum : float in [0, 1) or "schedule", default=0.0
         Momentum of the parameter updates. ``"schedule"`` uses 0.5 for the
         first 5 epochs and 0.9 after (each ``partial_fit`` call is an epoch).
@@ -600,6 +614,7 @@ class BernoulliRBM(_BaseRBM):
         cd_k=1,
         persistent=True,
         sample_visible=True,
+        sampled_statistics=False,
         momentum=0.0,
         weight_decay=0.0,
         sparsity_target=0.1,
@@ -616,6 +631,7 @@ class BernoulliRBM(_BaseRBM):
         self.cd_k = cd_k
         self.persistent = persistent
         self.sample_visible = sample_visible
+        self.sampled_statistics = sampled_statistics
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.sparsity_target = sparsity_target
@@ -691,6 +707,10 @@ class GaussianBernoulliRBM(_BaseRBM):
     sample_visible : bool, default=False
         Add Gaussian noise to the negative-phase visibles; by default they
         are the conditional means (mean-field reconstructions).
+    sampled_statistics : bool, default=False
+        Use binary hidden samples instead of hidden probabilities in the
+        gradient. Noisier; under :class:`skdbn.DistributedFit` the hidden
+        activities then travel as bits (report §4.4.1).
     sigma : float, array-like of shape (n_features,) or "learn", default=1.0
         Standard deviation of the visible units: one value, one per feature,
         or ``"learn"`` to learn one per feature starting from 1 (data are
@@ -771,6 +791,7 @@ class GaussianBernoulliRBM(_BaseRBM):
         cd_k=1,
         persistent=False,
         sample_visible=False,
+        sampled_statistics=False,
         sigma=1.0,
         sigma_learning_rate=1e-3,
         momentum=0.0,
@@ -789,6 +810,7 @@ class GaussianBernoulliRBM(_BaseRBM):
         self.cd_k = cd_k
         self.persistent = persistent
         self.sample_visible = sample_visible
+        self.sampled_statistics = sampled_statistics
         self.sigma = sigma
         self.sigma_learning_rate = sigma_learning_rate
         self.momentum = momentum

@@ -250,4 +250,4 @@ def test_add_outer_matches_numpy(dtype, n_threads):
         _cd.add_outer(W, A, B, 0.3, n_threads)
     assert_allclose(W, expected, **TOL[dtype])
     with pytest.raises(ValueError, match="inconsistent shapes"):
-        _cd.add_outer(W, A, B[:, :10], 0.3, n_threads)
+        _cd.add_outer(W, A, np.ascontiguousarray(B[:, :10]), 0.3, n_threads)

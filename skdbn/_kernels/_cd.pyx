@@ -50,32 +50,44 @@ cdef inline floating draw_uniform(floating like, uint64_t rk, Py_ssize_t j) noex
 
 cdef void hidden_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
                        Py_ssize_t j0, Py_ssize_t j1, const floating *c,
-                       floating sign, floating *samples, uint64_t key,
-                       uint64_t stream) noexcept nogil:
-    """act <- sign * sigmoid(act + c); samples <- Bernoulli(sigmoid(act + c))."""
+                       floating sign, floating *samples, bint sampled,
+                       uint64_t key, uint64_t stream, Py_ssize_t col0) noexcept nogil:
+    """act <- sign * sigmoid(act + c); samples <- Bernoulli(sigmoid(act + c)).
+
+    ``sampled``: act <- sign * the binary sample instead (sampled statistics).
+    Column j draws the random numbers of unit ``col0 + j``, so a model split
+    by columns across processes draws what the whole model would.
+    """
     cdef Py_ssize_t i, j
     cdef uint64_t rk
-    cdef floating p
+    cdef floating p, x
     cdef floating *row
     cdef floating *srow
     for i in range(rows):
         row = act + i * ld
-        if samples == NULL:
+        rk = row_key(key, stream, i)
+        if sampled:
+            for j in range(j0, j1):
+                p = sigmoid(row[j] + c[j])
+                x = draw_uniform(p, rk, j + col0) < p
+                row[j] = sign * x
+                if samples != NULL:
+                    samples[i * ld + j] = x
+        elif samples == NULL:
             for j in range(j0, j1):
                 row[j] = sign * sigmoid(row[j] + c[j])
         else:
             srow = samples + i * ld
-            rk = row_key(key, stream, i)
             for j in range(j0, j1):
                 p = sigmoid(row[j] + c[j])
                 row[j] = sign * p
-                srow[j] = draw_uniform(p, rk, j) < p
+                srow[j] = draw_uniform(p, rk, j + col0) < p
 
 
 cdef double visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
                           Py_ssize_t j0, Py_ssize_t j1, const floating *b,
                           const floating *sigma, bint sample, const floating *data,
-                          uint64_t key, uint64_t stream) noexcept nogil:
+                          uint64_t key, uint64_t stream, Py_ssize_t col0) noexcept nogil:
     """act (= h @ W) <- visible states given the hidden layer, in u-space.
 
     Bernoulli: sigmoid(act + b), sampled or not. Gaussian (``sigma`` not
@@ -95,13 +107,14 @@ cdef double visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
         if sigma == NULL and sample:
             for j in range(j0, j1):
                 x = sigmoid(row[j] + b[j])
-                row[j] = draw_uniform(x, rk, j) < x
+                row[j] = draw_uniform(x, rk, j + col0) < x
         elif sigma == NULL:
             for j in range(j0, j1):
                 row[j] = sigmoid(row[j] + b[j])
         elif sample:
             for j in range(j0, j1):
-                row[j] = row[j] + b[j] / sigma[j] + <floating> normal(rk, <unsigned int> j)
+                row[j] = (row[j] + b[j] / sigma[j]
+                          + <floating> normal(rk, <unsigned int> (j + col0)))
         else:
             for j in range(j0, j1):
                 row[j] = row[j] + b[j] / sigma[j]
@@ -132,8 +145,8 @@ cdef void scale_block(floating *a, Py_ssize_t ld, Py_ssize_t rows, Py_ssize_t j0
 
 cdef void hidden_part(const floating *U, const floating *W, const floating *c,
                       floating *out, floating sign, floating *samples,
-                      Py_ssize_t m, Py_ssize_t n_hid, Py_ssize_t n_vis,
-                      uint64_t key, uint64_t stream, int part,
+                      bint sampled, Py_ssize_t m, Py_ssize_t n_hid, Py_ssize_t n_vis,
+                      uint64_t key, uint64_t stream, Py_ssize_t col0, int part,
                       int n_parts) noexcept nogil:
     """Hidden columns of block ``part``: out = sign * sigmoid(U W^T + c)."""
     cdef Py_ssize_t lo = bound(n_hid, n_parts, part)
@@ -141,14 +154,14 @@ cdef void hidden_part(const floating *U, const floating *W, const floating *c,
     if hi > lo:
         gemm(False, True, m, hi - lo, n_vis, 1, U, n_vis, W + lo * n_vis, n_vis,
              0, out + lo, n_hid)
-        hidden_block(out, n_hid, m, lo, hi, c, sign, samples, key, stream)
+        hidden_block(out, n_hid, m, lo, hi, c, sign, samples, sampled, key, stream, col0)
 
 
 cdef double visible_part(const floating *Hs, const floating *W, const floating *b,
                          const floating *sigma, floating *out, bint sample,
                          const floating *data, Py_ssize_t m, Py_ssize_t n_hid,
                          Py_ssize_t n_vis, uint64_t key, uint64_t stream,
-                         int part, int n_parts) noexcept nogil:
+                         Py_ssize_t col0, int part, int n_parts) noexcept nogil:
     """Visible columns of block ``part``, in u-space; returns the squared error."""
     cdef Py_ssize_t lo = bound(n_vis, n_parts, part)
     cdef Py_ssize_t hi = bound(n_vis, n_parts, part + 1)
@@ -156,7 +169,7 @@ cdef double visible_part(const floating *Hs, const floating *W, const floating *
         return 0
     gemm(False, False, m, hi - lo, n_hid, 1, Hs, n_hid, W + lo, n_vis, 0,
          out + lo, n_vis)
-    return visible_block(out, n_vis, m, lo, hi, b, sigma, sample, data, key, stream)
+    return visible_block(out, n_vis, m, lo, hi, b, sigma, sample, data, key, stream, col0)
 
 
 # --------------------------------------------------------------------------
@@ -166,11 +179,12 @@ cdef double visible_part(const floating *Hs, const floating *W, const floating *
 def hidden_given_visible(const floating[:, ::1] U, const floating[:, ::1] W,
                          const floating[::1] c, floating[:, ::1] out,
                          floating[:, ::1] samples=None, uint64_t key=0,
-                         uint64_t stream=0, int n_threads=1):
+                         uint64_t stream=0, int n_threads=1, Py_ssize_t col0=0):
     """out = sigmoid(U @ W.T + c); optionally ``samples`` ~ Bernoulli(out).
 
     ``U`` is v-space for Bernoulli visibles and ``v / sigma`` for Gaussian.
-    Call with BLAS limited to one thread.
+    ``col0``: index of the first hidden unit of ``W`` in the whole model
+    (the random numbers follow it). Call with BLAS limited to one thread.
     """
     cdef Py_ssize_t m = U.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
     cdef int t
@@ -180,17 +194,20 @@ def hidden_given_visible(const floating[:, ::1] U, const floating[:, ::1] W,
     n_threads = effective_threads(n_threads, m, n_hid, n_vis)
     with nogil:
         for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
-            hidden_part(&U[0, 0], &W[0, 0], &c[0], &out[0, 0], 1, s, m, n_hid,
-                        n_vis, key, stream, t, n_threads)
+            hidden_part(&U[0, 0], &W[0, 0], &c[0], &out[0, 0], 1, s, False, m, n_hid,
+                        n_vis, key, stream, col0, t, n_threads)
 
 
 def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
                          const floating[::1] b, const floating[::1] sigma,
                          floating[:, ::1] out, bint sample=False, uint64_t key=0,
-                         uint64_t stream=0, int n_threads=1):
+                         uint64_t stream=0, int n_threads=1, Py_ssize_t col0=0,
+                         bint u_space=False):
     """out = visible mean (or sample) given hidden states, in v-space.
 
-    Call with BLAS limited to one thread.
+    ``u_space``: leave Gaussian visibles in u = v / sigma. ``col0``: index
+    of the first visible unit of ``W`` in the whole model. Call with BLAS
+    limited to one thread.
     """
     cdef Py_ssize_t m = Hs.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
     cdef int t
@@ -201,8 +218,8 @@ def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
     with nogil:
         for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
             visible_part(&Hs[0, 0], &W[0, 0], &b[0], sig, &out[0, 0], sample, NULL,
-                         m, n_hid, n_vis, key, stream, t, n_threads)
-            if sig != NULL:
+                         m, n_hid, n_vis, key, stream, col0, t, n_threads)
+            if sig != NULL and not u_space:
                 scale_block(&out[0, 0], n_vis, m, bound(n_vis, n_threads, t),
                             bound(n_vis, n_threads, t + 1), sig, False)
 
@@ -241,11 +258,14 @@ cdef double gibbs_chain(const floating *W, Py_ssize_t n_hid, Py_ssize_t n_vis,
                         const floating *b, const floating *c, const floating *sig,
                         floating *v0, floating *v1, floating *h0, floating *h1,
                         floating *ch, Py_ssize_t m, int cd_k, bint persistent,
-                        bint sample_visible, uint64_t key, int n_threads) noexcept nogil:
+                        bint sample_visible, bint sampled, uint64_t key,
+                        int n_threads) noexcept nogil:
     """Positive phase and k Gibbs steps of the negative phase for m rows.
 
     Streams: hidden samples of step t use stream 2t, visible samples of step
-    t stream 2t - 1. Returns the squared error of the first reconstruction.
+    t stream 2t - 1. ``sampled``: the hidden statistics h0, hk are binary
+    samples instead of probabilities. Returns the squared error of the first
+    reconstruction.
     """
     cdef int s, t
     cdef double err = 0
@@ -259,19 +279,19 @@ cdef double gibbs_chain(const floating *W, Py_ssize_t n_hid, Py_ssize_t n_vis,
         # Positive phase: p0 = sigmoid(u0 W^T + c), sampled unless PCD (the
         # chain, not the data, then drives the negative phase).
         for t in prange(n_threads, schedule='static', chunksize=1):
-            hidden_part(v0, W, c, h0, 1, NULL if persistent else ch, m, n_hid,
-                        n_vis, key, 0, t, n_threads)
+            hidden_part(v0, W, c, h0, 1, NULL if persistent else ch, sampled, m,
+                        n_hid, n_vis, key, 0, 0, t, n_threads)
         for s in range(1, cd_k + 1):
             for t in prange(n_threads, schedule='static', chunksize=1):
                 err += visible_part(ch, W, b, sig, v1, sample_visible,
                                     v0 if s == 1 else NULL, m, n_hid, n_vis, key,
-                                    2 * s - 1, t, n_threads)
+                                    2 * s - 1, 0, t, n_threads)
             # The last step stores -pk for the stacked gradient GEMM, and
             # samples only to advance a persistent chain.
             for t in prange(n_threads, schedule='static', chunksize=1):
                 hidden_part(v1, W, c, h1, -1 if s == cd_k else 1,
-                            ch if (persistent or s < cd_k) else NULL, m, n_hid,
-                            n_vis, key, 2 * s, t, n_threads)
+                            ch if (persistent or s < cd_k) else NULL, sampled, m,
+                            n_hid, n_vis, key, 2 * s, 0, t, n_threads)
     return err
 
 
@@ -329,7 +349,7 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
             double momentum=0.0, double weight_decay=0.0,
             double sparsity_target=0.1, double sparsity_cost=0.0,
             double sigma_learning_rate=0.0, double sigma_min=1e-3,
-            uint64_t key=0, int n_threads=1):
+            bint sampled_statistics=False, uint64_t key=0, int n_threads=1):
     """One CD-k (or PCD) update from the minibatch in ``vis[:m]``.
 
     Call with BLAS limited to one thread: the kernel parallelises itself.
@@ -358,6 +378,11 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
         Scratch for the weight gradient; its presence turns on sigma learning.
     m : int
         Minibatch size.
+    sampled_statistics : bool
+        Use binary hidden samples instead of probabilities in the gradient.
+        With sampled visibles every statistic is then binary, the gradient
+        sums are exact integers, and a model split across processes updates
+        to bit-identical weights.
     key : int
         ``batch_key(seed, epoch, batch)``: the random numbers of this step.
     n_threads : int
@@ -398,7 +423,8 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
     with nogil:
         err = gibbs_chain(&W[0, 0], n_hid, n_vis, &b_vis[0], &b_hid[0], sig, v0,
                           &vis[m, 0], h0, &hid[m, 0], &chain[0, 0], m, cd_k,
-                          persistent, sample_visible, key, n_threads)
+                          persistent, sample_visible, sampled_statistics, key,
+                          n_threads)
 
         # Sparsity (Hinton's practical guide §11): q <- 0.9 q + 0.1 mean(p0);
         # the penalty (q - target) on each hidden unit's total input is folded
@@ -701,3 +727,99 @@ def add_outer(floating[:, ::1] W, const floating[:, ::1] A,
             if hi > lo:
                 gemm(True, False, hi - lo, n_in, m, a, &A[0, 0] + lo, n_out,
                      &B[0, 0], n_in, 1, &W[lo, 0], n_in)
+
+
+
+# --------------------------------------------------------------------------
+# Pieces of cd_step for a model split across processes (skdbn.distributed):
+# the same products, element-wise work and update rules on column slices.
+# --------------------------------------------------------------------------
+
+def hidden_from_input(floating[:, ::1] act, const floating[::1] c,
+                      floating[:, ::1] samples=None, bint sampled=False,
+                      floating sign=1, uint64_t key=0, uint64_t stream=0,
+                      Py_ssize_t col0=0):
+    """act <- sign * sigmoid(act + c) (or the sample, ``sampled``), in place.
+
+    For hidden inputs summed from partial products of several processes.
+    """
+    cdef Py_ssize_t n = act.shape[1]
+    cdef floating *s = NULL if samples is None else &samples[0, 0]
+    if act.shape[0] == 0:
+        return
+    with nogil:
+        hidden_block(&act[0, 0], n, act.shape[0], 0, n, &c[0], sign, s, sampled,
+                     key, stream, col0)
+
+
+def input_product(const floating[:, ::1] U, const floating[:, ::1] W,
+                  floating[:, ::1] out, int n_threads=1):
+    """out = U @ W.T, output columns split over the threads."""
+    cdef Py_ssize_t m = U.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
+    cdef Py_ssize_t lo, hi
+    cdef int t
+    if m == 0 or n_hid == 0:
+        return
+    n_threads = effective_threads(n_threads, m, n_hid, n_vis)
+    with nogil:
+        for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
+            lo = bound(n_hid, n_threads, t)
+            hi = bound(n_hid, n_threads, t + 1)
+            if hi > lo:
+                gemm(False, True, m, hi - lo, n_vis, 1, &U[0, 0], n_vis,
+                     &W[lo, 0], n_vis, 0, &out[0, lo], n_hid)
+
+
+def apply_gradient(floating[:, ::1] W, floating[:, ::1] W_inc,
+                   const floating[:, ::1] hid, const floating[:, ::1] vis,
+                   Py_ssize_t m, double learning_rate, double momentum,
+                   double weight_decay, int n_threads=1):
+    """cd_step's weight update from the stacked statistics ``hid[:2m]``
+    (negative half negated) and ``vis[:2m]``, for any block of W."""
+    cdef Py_ssize_t n_hid = W.shape[0], n_vis = W.shape[1], lo, hi
+    cdef int t
+    cdef floating alpha = learning_rate / m
+    cdef floating mom = momentum
+    cdef floating decay = learning_rate * weight_decay
+    cdef bint direct = mom == 0 and decay == 0
+    if hid.shape[1] != n_hid or vis.shape[1] != n_vis or hid.shape[0] < 2 * m \
+            or vis.shape[0] < 2 * m:
+        raise ValueError("apply_gradient: W, hid and vis have inconsistent shapes")
+    if n_hid == 0 or n_vis == 0:
+        return
+    n_threads = effective_threads(n_threads, 2 * m, n_hid, n_vis)
+    with nogil:
+        for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
+            lo = bound(n_hid, n_threads, t)
+            hi = bound(n_hid, n_threads, t + 1)
+            update_weight_rows(&W[0, 0], &W_inc[0, 0], NULL, &hid[0, 0], &vis[0, 0],
+                               lo, hi, n_hid, n_vis, 2 * m, alpha, mom, decay, direct,
+                               NULL)
+
+
+def apply_bias_gradient(floating[::1] b, floating[::1] b_inc,
+                        const floating[:, ::1] stacked, Py_ssize_t m,
+                        bint negate_second_half, const floating[::1] sigma,
+                        double learning_rate, double momentum):
+    """cd_step's bias update: b_inc = momentum b_inc + lr/m * sum of the
+    signed rows of ``stacked[:2m]`` (divided by sigma for Gaussian units)."""
+    cdef Py_ssize_t n = b.shape[0], i
+    cdef floating alpha = learning_rate / m
+    cdef floating mom = momentum
+    dtype = np.asarray(b).dtype
+    cdef floating[::1] signs = np.ones(2 * m, dtype=dtype)
+    cdef floating[::1] g = np.empty(n, dtype=dtype)
+    if stacked.shape[1] != n or stacked.shape[0] < 2 * m:
+        raise ValueError("apply_bias_gradient: b and stacked have inconsistent shapes")
+    if n == 0:
+        return
+    if negate_second_half:
+        for i in range(m, 2 * m):
+            signs[i] = -1
+    with nogil:
+        weighted_row_sum(2 * m, n, &stacked[0, 0], n, &signs[0], &g[0])
+        for i in range(n):
+            if sigma.shape[0] > 0:
+                g[i] = g[i] / sigma[i]
+            b_inc[i] = mom * b_inc[i] + alpha * g[i]
+            b[i] += b_inc[i]

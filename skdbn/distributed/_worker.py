@@ -1,0 +1,278 @@
+"""One worker's share of model-parallel CD (report §4.2 and §4.5).
+
+The visible units are split into K contiguous blocks and so are the hidden
+units; worker k owns visible block V_k and hidden block H_k, with their
+biases. Per minibatch and Gibbs step it computes only its blocks of
+activities and all-gathers them (binary activities as bits). Every product,
+element-wise step and update rule is the single-process kernel's
+(``skdbn._kernels._cd``), applied to slices; the random numbers follow the
+global unit index, so the workers draw exactly what one process would.
+
+``"replicated"`` (§4.2): every worker has the whole minibatch and two slices
+of W: the rows of its hidden units (``G``, the "green" weights) and the
+columns of its visible units (``P``, the "purple" weights, canonical).
+Weights in both are updated on two workers and re-synchronised from ``P``
+every ``sync_every`` examples.
+
+``"partitioned"`` (§4.5): every worker has only its visible columns of the
+data and of W (``P``); hidden inputs are summed from the workers' partial
+products (an exchange of floats), and each weight lives once.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+from sklearn.utils import gen_even_slices
+
+from .._kernels import _cd
+from .._kernels._random import batch_key
+
+# Message tags of the collectives within a step.
+_TAG_POS, _TAG_NEG, _TAG_VIS, _TAG_SUM, _TAG_SYNC = 1, 2, 3, 4, 5
+
+
+def blocks(n, size):
+    """Bounds of the ``size`` contiguous blocks of range(n)."""
+    return [(n * k) // size for k in range(size + 1)]
+
+
+def pack(a, binary):
+    """Bytes of ``a`` for the wire: bit-packed when binary."""
+    if binary:
+        return np.packbits(a.ravel() != 0)
+    return np.ascontiguousarray(a).view(np.uint8).ravel()
+
+
+def unpack_into(buf, out, binary):
+    """Write a received block into ``out`` (a view of shape (m, n))."""
+    m, n = out.shape
+    if binary:
+        out[...] = np.unpackbits(buf, count=m * n).reshape(m, n)
+    else:
+        out[...] = buf.view(out.dtype).reshape(m, n)
+
+
+class Trainer:
+    """Worker ``rank``'s slices of the model and its CD step.
+
+    Parameters
+    ----------
+    mesh : SocketMesh or MPIMesh
+        Collectives to the other workers.
+    rbm : BernoulliRBM or GaussianBernoulliRBM
+        The estimator with its hyper-parameters and full initial state
+        (``components_``, biases, increments, ``h_samples_``, ``_seed``).
+    X : ndarray
+        Training data: all columns (replicated) or this worker's visible
+        block (partitioned).
+    strategy : {"replicated", "partitioned"}
+    sync_every : int
+        Examples between weight synchronisations (replicated).
+    n_threads : int
+        OpenMP threads of the kernels.
+    """
+
+    def __init__(self, mesh, rbm, X, strategy, sync_every, n_threads):
+        self.mesh, self.rbm, self.X = mesh, rbm, X
+        self.strategy, self.sync_every, self.n_threads = strategy, sync_every, n_threads
+        k, K = mesh.rank, mesh.size
+        W = rbm.components_
+        n_hid, n_vis = W.shape
+        self.hb, self.vb = blocks(n_hid, K), blocks(n_vis, K)
+        self.h0, self.h1 = self.hb[k], self.hb[k + 1]
+        self.v0, self.v1 = self.vb[k], self.vb[k + 1]
+        hs, vs = slice(self.h0, self.h1), slice(self.v0, self.v1)
+        def copy(a):
+            return np.array(a, order="C", copy=True)
+        self.P, self.P_inc = copy(W[:, vs]), copy(rbm._components_inc[:, vs])
+        if strategy == "replicated":
+            self.G, self.G_inc = copy(W[hs]), copy(rbm._components_inc[hs])
+        self.b, self.b_inc = copy(rbm.intercept_visible_[vs]), copy(rbm._visible_inc[vs])
+        self.c, self.c_inc = copy(rbm.intercept_hidden_[hs]), copy(rbm._hidden_inc[hs])
+        self.sigma = rbm._sigma
+        self.sigma_k = copy(self.sigma[vs]) if self.sigma.size else self.sigma
+        self.chain = rbm.h_samples_
+        self.since_sync = 0
+        self.n_steps = 0
+
+    # -- collectives on column blocks -------------------------------------
+    def _gather(self, own, full, bounds, binary, tag):
+        """All-gather column blocks: ``own`` is this worker's block of
+        ``full`` (m, n); the others' blocks are written into ``full``."""
+        k = self.mesh.rank
+        full[:, bounds[k]:bounds[k + 1]] = own
+        for peer, buf in self.mesh.allgather(pack(own, binary), tag).items():
+            unpack_into(buf, full[:, bounds[peer]:bounds[peer + 1]], binary)
+            self.mesh.release(peer, buf)
+
+    def _hidden_input(self, u, out, tag):
+        """Total input of the own hidden units, u being all visible columns
+        (replicated) or the own ones (partitioned)."""
+        if self.strategy == "replicated":
+            _cd.input_product(u, self.G, out, self.n_threads)
+            return
+        partial = np.empty((u.shape[0], self.P.shape[0]), u.dtype)
+        _cd.input_product(u, self.P, partial, self.n_threads)
+        k = self.mesh.rank
+        outgoing = {p: np.ascontiguousarray(partial[:, self.hb[p]:self.hb[p + 1]]).view(np.uint8)
+                    for p in range(self.mesh.size) if p != k}
+        received = self.mesh.exchange(outgoing, tag)
+        # Sum in rank order, so that every run adds the same way.
+        out[...] = 0
+        for p in range(self.mesh.size):
+            if p == k:
+                out += partial[:, self.h0:self.h1]
+            else:
+                out += received[p].view(u.dtype).reshape(out.shape)
+                self.mesh.release(p, received[p])
+
+    # -- one minibatch ------------------------------------------------------
+    def step(self, v, key, momentum):
+        """One CD-k / PCD update on minibatch ``v``; returns the own
+        visible columns' squared reconstruction error."""
+        rbm, n_threads = self.rbm, self.n_threads
+        m, dtype = v.shape[0], v.dtype
+        n_hid = self.P.shape[0]
+        n_own_h = self.h1 - self.h0
+        sampled = rbm.sampled_statistics
+        binary_vis = not self.sigma.size and rbm.sample_visible
+        # u-space data: all columns (replicated) or the own ones.
+        if self.strategy == "replicated":
+            u0 = v / self.sigma if self.sigma.size else v
+            v_own = v[:, self.v0:self.v1]
+        else:
+            u0 = v / self.sigma_k if self.sigma.size else v
+            v_own = v
+        u0 = np.ascontiguousarray(u0)
+        u0_own = np.ascontiguousarray(u0[:, self.v0:self.v1] if self.strategy == "replicated"
+                                      else u0)
+        chain = self.chain[:m] if rbm.persistent else np.empty((m, n_hid), dtype)
+        if not rbm.persistent:
+            chain = np.ascontiguousarray(chain)
+
+        # Positive phase.
+        hid_own = np.empty((2 * m, n_own_h), dtype)
+        self._hidden_input(u0, hid_own[:m], _TAG_SUM)
+        own_samples = None if rbm.persistent else np.empty((m, n_own_h), dtype)
+        _cd.hidden_from_input(hid_own[:m], self.c, samples=own_samples, sampled=sampled,
+                              key=key, stream=0, col0=self.h0)
+        hid_full = np.empty((2 * m, n_hid), dtype)
+        if not rbm.persistent:
+            self._gather(own_samples, chain, self.hb, True, _TAG_POS)
+        if sampled and not rbm.persistent:
+            hid_full[:m] = chain
+        else:
+            self._gather(hid_own[:m], hid_full[:m], self.hb, sampled, _TAG_POS)
+
+        # Negative phase: cd_k Gibbs steps.
+        n_vis_all = self.vb[-1]
+        vis_full = np.empty((2 * m, n_vis_all), dtype) if self.strategy == "replicated" else None
+        vis_own = np.empty((2 * m, self.v1 - self.v0), dtype)
+        vis_own[:m] = u0_own
+        if vis_full is not None:
+            vis_full[:m] = u0
+        error = 0.0
+        for s in range(1, rbm.cd_k + 1):
+            recon = vis_own[m:]
+            _cd.visible_given_hidden(np.ascontiguousarray(chain), self.P, self.b, self.sigma_k,
+                                     recon, sample=rbm.sample_visible, key=key,
+                                     stream=2 * s - 1, n_threads=n_threads, col0=self.v0,
+                                     u_space=True)
+            if s == 1:
+                diff = (v_own - (recon * self.sigma_k if self.sigma.size else recon))
+                error = float(np.sum(diff.astype(np.float64) ** 2))
+            if vis_full is not None:
+                self._gather(recon, vis_full[m:], self.vb, binary_vis, _TAG_VIS)
+                u1 = vis_full[m:]
+            else:
+                u1 = recon
+            last = s == rbm.cd_k
+            advance = rbm.persistent or not last
+            act = hid_own[m:]
+            self._hidden_input(np.ascontiguousarray(u1), act, _TAG_SUM)
+            own_samples = np.empty((m, n_own_h), dtype) if advance else None
+            _cd.hidden_from_input(act, self.c, samples=own_samples, sampled=sampled,
+                                  sign=-1 if last else 1, key=key, stream=2 * s,
+                                  col0=self.h0)
+            if advance:
+                self._gather(own_samples, chain, self.hb, True, _TAG_NEG)
+        if sampled and rbm.persistent:
+            # The last samples are the chain; the statistics are -samples.
+            np.negative(chain, out=hid_full[m:])
+        elif sampled:
+            # Bits travel unsigned: gather the samples, then negate.
+            self._gather(-hid_own[m:], hid_full[m:], self.hb, True, _TAG_NEG)
+            np.negative(hid_full[m:], out=hid_full[m:])
+        else:
+            self._gather(hid_own[m:], hid_full[m:], self.hb, False, _TAG_NEG)
+
+        # Updates, with cd_step's rules: purple (and green) weights, own biases.
+        lr, wd = rbm.learning_rate, rbm.weight_decay
+        _cd.apply_gradient(self.P, self.P_inc, hid_full, vis_own, m, lr, momentum, wd,
+                           n_threads)
+        if self.strategy == "replicated":
+            _cd.apply_gradient(self.G, self.G_inc, hid_own, vis_full, m, lr, momentum, wd,
+                               n_threads)
+        _cd.apply_bias_gradient(self.c, self.c_inc, hid_own, m, False,
+                                np.zeros(0, dtype), lr, momentum)
+        _cd.apply_bias_gradient(self.b, self.b_inc, vis_own, m, True, self.sigma_k, lr,
+                                momentum)
+        if rbm.persistent:
+            self.chain[:m] = chain
+        self.since_sync += m
+        self.n_steps += 1
+        if self.strategy == "replicated" and self.since_sync >= self.sync_every:
+            self.synchronise()
+        return error
+
+    def synchronise(self):
+        """Copy the canonical (purple) weights over the green copies (§4.2)."""
+        self.since_sync = 0
+        if self.strategy != "replicated" or self.mesh.size == 1:
+            return
+        k = self.mesh.rank
+        for source, target in ((self.P, self.G), (self.P_inc, self.G_inc)):
+            outgoing = {p: np.ascontiguousarray(source[self.hb[p]:self.hb[p + 1]]).view(np.uint8)
+                        for p in range(self.mesh.size) if p != k}
+            for p, buf in self.mesh.exchange(outgoing, _TAG_SYNC).items():
+                block = target[:, self.vb[p]:self.vb[p + 1]]
+                block[...] = buf.view(target.dtype).reshape(block.shape)
+                self.mesh.release(p, buf)
+            target[:, self.v0:self.v1] = source[self.h0:self.h1]
+
+    # -- epochs -------------------------------------------------------------
+    def run_epochs(self, n_epochs, report):
+        """``n_epochs`` passes over the data, in the single-process order of
+        minibatches; ``report(epoch, error)`` after each."""
+        rbm = self.rbm
+        n_samples = self.X.shape[0]
+        batch_size = min(rbm.batch_size, n_samples)
+        n_batches = int(np.ceil(n_samples / batch_size))
+        slices = list(gen_even_slices(n_samples, n_batches))
+        dtype = rbm.components_.dtype
+        if rbm.h_samples_.shape[0] < batch_size:
+            self.chain = rbm.h_samples_ = np.resize(rbm.h_samples_,
+                                                    (batch_size, self.P.shape[0]))
+        for _ in range(n_epochs):
+            epoch = rbm.n_iter_
+            momentum = rbm._momentum_at(epoch)
+            if momentum == 0 and rbm.weight_decay == 0:
+                self.P_inc.fill(0)
+                if self.strategy == "replicated":
+                    self.G_inc.fill(0)
+            order = np.random.default_rng([rbm._seed, epoch]).permutation(n_batches)
+            error = 0.0
+            for b in order:
+                v = np.ascontiguousarray(self.X[slices[b]], dtype=dtype)
+                error += self.step(v, batch_key(rbm._seed, epoch, int(b)), momentum)
+            rbm.n_iter_ += 1
+            report(epoch, error)
+        # No final synchronisation: the coordinator keeps only the canonical
+        # (purple) slices, and the next fit starts from them.
+
+    def state(self):
+        """This worker's canonical slices, for the coordinator to assemble."""
+        return {"components": self.P, "components_inc": self.P_inc,
+                "intercept_visible": self.b, "visible_inc": self.b_inc,
+                "intercept_hidden": self.c, "hidden_inc": self.c_inc,
+                "h_samples": self.chain}
