@@ -1,0 +1,240 @@
+"""DistributedFit: equivalence with single-process training, communication
+volume, use inside scikit-learn objects, and faults."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from skdbn import BernoulliRBM, DBNTransformer, DistributedFit, GaussianBernoulliRBM
+
+STRATEGIES = ["replicated", "partitioned"]
+
+
+@pytest.fixture(scope="module", params=[2, 3])
+def backend(request):
+    # One pool of workers per K, reused by every fit of the module.
+    with DistributedFit(n_workers=request.param, sync_every=120) as fit:
+        yield fit
+
+
+def binary_data(n=240, d=30, seed=0, dtype=np.float64):
+    rng = np.random.RandomState(seed)
+    return (rng.uniform(size=(n, d)) < rng.uniform(0.1, 0.6, d)).astype(dtype)
+
+
+def fitted_attributes(rbm):
+    return (rbm.components_, rbm.intercept_hidden_, rbm.intercept_visible_,
+            rbm.h_samples_, rbm._components_inc)
+
+
+def assert_same_model(a, b, **tol):
+    for x, y in zip(fitted_attributes(a), fitted_attributes(b)):
+        if tol:
+            assert_allclose(x, y, **tol)
+        else:
+            assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [
+    dict(),                                             # PCD-1
+    dict(persistent=False, cd_k=2, momentum=0.5, weight_decay=1e-3),
+    dict(persistent=False, momentum="schedule", batch_size=37),  # uneven batches
+])
+def test_binary_sampled_statistics_are_bit_identical(backend, strategy, dtype, options):
+    # Every statistic is binary: the distributed weights equal the
+    # single-process ones exactly, whatever K and the block boundaries.
+    X = binary_data(dtype=dtype)
+    params = dict(n_components=22, n_iter=3, batch_size=40, learning_rate=0.1,
+                  sampled_statistics=True, random_state=0, n_jobs=1) | options
+    single = BernoulliRBM(**params).fit(X)
+    backend.strategy = strategy
+    distributed = BernoulliRBM(**params).fit(X)
+    assert distributed.components_.dtype == dtype
+    assert_same_model(distributed, single)
+    assert_allclose(distributed.reconstruction_errors_, single.reconstruction_errors_,
+                    rtol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_probability_statistics_agree_within_rounding(backend, strategy):
+    # Float statistics: the products are summed in other blocks (and, when
+    # partitioned, hidden inputs across workers), so agreement is to rounding.
+    X = binary_data(seed=1)
+    params = dict(n_components=20, n_iter=2, batch_size=30, learning_rate=0.1,
+                  persistent=False, sample_visible=False, random_state=0, n_jobs=1)
+    single = BernoulliRBM(**params).fit(X)
+    backend.strategy = strategy
+    assert_same_model(BernoulliRBM(**params).fit(X), single, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("sample_visible", [False, True])
+def test_gaussian_visibles_agree_after_synchronisation(backend, strategy, sample_visible):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(240, 18)) @ rng.normal(size=(18, 18)) * 0.3
+    params = dict(n_components=16, n_iter=2, batch_size=40, learning_rate=0.01,
+                  sigma=rng.uniform(0.5, 2, 18), sample_visible=sample_visible,
+                  momentum=0.5, random_state=0, n_jobs=1)
+    single = GaussianBernoulliRBM(**params).fit(X)
+    backend.strategy = strategy
+    distributed = GaussianBernoulliRBM(**params).fit(X)
+    # float64: differences come from summation order only.
+    assert_same_model(distributed, single, rtol=1e-8, atol=1e-11)
+
+
+@pytest.mark.parametrize("K", [2, 4])
+def test_bytes_sent_follow_the_report_formula(K):
+    # Report §4.4.1: per minibatch each worker sends its hidden activities
+    # twice and its visible activities once to the K - 1 others, as bits.
+    m, V, H = 200, 320, 800
+    X = binary_data(n=4 * m, d=V)
+    rbm = BernoulliRBM(n_components=H, n_iter=1, batch_size=m, persistent=False,
+                       sampled_statistics=True, random_state=0)
+    backend = DistributedFit(n_workers=K, sync_every=10**9)
+    backend.fit(rbm, X)
+    expected = (2 * (K - 1) * m * H / K + (K - 1) * m * V / K) / 8
+    assert backend.n_minibatches_ == 4
+    for sent in backend.bytes_sent_:
+        per_batch = sent / backend.n_minibatches_
+        assert expected <= per_batch <= 1.01 * expected
+
+
+def test_inside_pipeline_dbn_and_partial_fit(backend):
+    X = binary_data(n=200, d=24)
+    y = (X[:, :3].sum(1) > 1).astype(int)
+    backend.strategy = "replicated"
+    pipe = make_pipeline(DBNTransformer((12, 6), n_iter=2, random_state=0, n_jobs=1),
+                         LogisticRegression())
+    pipe.fit(X, y)
+    assert pipe.predict(X).shape == (200,)
+    rbm = BernoulliRBM(n_components=8, random_state=0)
+    assert rbm.partial_fit(X[:100]) is rbm
+    rbm.partial_fit(X[100:])
+    assert rbm.n_iter_ == 2 and len(rbm.reconstruction_errors_) == 2
+
+
+def test_fit_method_starts_and_stops_workers():
+    X = binary_data(n=120, d=12)
+    backend = DistributedFit(n_workers=2)
+    rbm = backend.fit(BernoulliRBM(n_components=6, n_iter=2, random_state=0), X)
+    assert rbm.components_.shape == (6, 12)
+    assert backend._workers is None
+
+
+def test_unsupported_options_are_refused(backend):
+    X = binary_data(n=60, d=8)
+    with pytest.raises(ValueError, match="sparsity_cost"):
+        BernoulliRBM(n_components=4, sparsity_cost=0.1).fit(X)
+    with pytest.raises(ValueError, match="strategy"):
+        DistributedFit(strategy="ring").fit(BernoulliRBM(), X)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead too.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"
+
+
+def test_worker_killed_mid_fit_raises_quickly_and_leaves_no_process():
+    X = binary_data(n=2000, d=300, dtype=np.float32)
+    backend = DistributedFit(n_workers=3)
+    rbm = BernoulliRBM(n_components=400, n_iter=1000, batch_size=20, random_state=0)
+    with backend:
+        pids = [p.pid for p in backend._workers.procs]
+        killed = []
+
+        def kill():
+            killed.append(time.monotonic())
+            os.kill(pids[1], signal.SIGKILL)
+
+        timer = threading.Timer(1.5, kill)
+        timer.start()
+        with pytest.raises(RuntimeError, match="worker"):
+            rbm.fit(X)
+        assert time.monotonic() - killed[0] < 10
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids)
+    assert not hasattr(rbm, "components_") or np.all(np.isfinite(rbm.components_))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker_process(port, key):
+    env = dict(os.environ, SKDBN_AUTHKEY=key.hex())
+    return subprocess.Popen(
+        [sys.executable, "-m", "skdbn.distributed", "worker", "--connect",
+         f"127.0.0.1:{port}"], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def test_wrong_authkey_is_refused_and_the_right_one_joins():
+    port = _free_port()
+    backend = DistributedFit(hosts=["127.0.0.1"], address=f"127.0.0.1:{port}",
+                             authkey=b"the right key", timeout=20)
+    intruder = _worker_process(port, b"a wrong key")
+    good = None
+    try:
+        result = {}
+
+        def start():
+            try:
+                backend.start()
+                result["ok"] = True
+            except Exception as exc:  # reported below
+                result["error"] = exc
+
+        thread = threading.Thread(target=start)
+        thread.start()
+        _, err = intruder.communicate(timeout=20)
+        assert intruder.returncode == 2 and "refused the authkey" in err
+        good = _worker_process(port, b"the right key")
+        thread.join(timeout=30)
+        assert result == {"ok": True}
+        X = binary_data(n=60, d=8)
+        rbm = backend.fit(BernoulliRBM(n_components=4, n_iter=1, random_state=0), X)
+        assert np.all(np.isfinite(rbm.components_))
+    finally:
+        backend.close()
+        if good is not None:
+            good.wait(timeout=10)
+            assert good.returncode == 0
+
+
+def test_taken_port_and_unreachable_coordinator_are_clear_errors():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match="cannot listen on 127.0.0.1"):
+            DistributedFit(address=f"127.0.0.1:{port}").start()
+    worker = _worker_process(_free_port(), b"key")
+    _, err = worker.communicate(timeout=20)
+    assert worker.returncode == 2 and "cannot connect" in err
+
+
+def test_no_worker_connects_is_a_timeout():
+    backend = DistributedFit(hosts=["127.0.0.1"], address=f"127.0.0.1:{_free_port()}",
+                             authkey=b"k", timeout=1)
+    with pytest.raises(TimeoutError, match="0 of 1 workers connected"):
+        backend.start()
