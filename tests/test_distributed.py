@@ -238,3 +238,68 @@ def test_no_worker_connects_is_a_timeout():
                              authkey=b"k", timeout=1)
     with pytest.raises(TimeoutError, match="0 of 1 workers connected"):
         backend.start()
+
+
+# -- MPI transport: mpiexec -n K python script.py ---------------------------
+MPI_SCRIPT = """
+import sys
+import numpy as np
+from skdbn import BernoulliRBM, DistributedFit
+
+X = np.load(sys.argv[1])
+params = dict(n_components=22, n_iter=3, batch_size=40, learning_rate=0.1,
+              sampled_statistics=True, persistent=False, cd_k=2, random_state=0, n_jobs=1)
+models = {}
+with DistributedFit(n_workers=None, transport="mpi") as backend:
+    for strategy in ("replicated", "partitioned"):
+        backend.strategy = strategy
+        models[strategy] = BernoulliRBM(**params).fit(X).components_
+# Only rank 0 gets here.
+np.savez(sys.argv[2], **models, bytes_sent=backend.bytes_sent_)
+"""
+
+MPI_TCP = {"MPIR_CVAR_CH4_NETMOD": "ofi", "MPIR_CVAR_NOLOCAL": "1",
+           "FI_PROVIDER": "tcp", "FI_TCP_IFACE": "lo"}
+
+
+def _mpiexec(tmp_path, n, script, env=None, timeout=120):
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    assert os.path.exists(mpiexec), "the tests need the mpi extra (mpi4py and mpich)"
+    path = tmp_path / "script.py"
+    path.write_text(script)
+    X = binary_data(dtype=np.float32)
+    np.save(tmp_path / "X.npy", X)
+    command = ["timeout", str(timeout), mpiexec, "-n", str(n), sys.executable, str(path),
+               str(tmp_path / "X.npy"), str(tmp_path / "out.npz")]
+    run = subprocess.run(command, env=dict(os.environ, **(env or {})), capture_output=True,
+                         text=True, timeout=timeout + 10)
+    return run, X
+
+
+@pytest.mark.parametrize("n, env", [(2, None), (3, None), (2, MPI_TCP)],
+                         ids=["K2-shm", "K3-shm", "K2-tcp"])
+def test_mpi_transport_is_bit_identical(tmp_path, n, env):
+    run, X = _mpiexec(tmp_path, n, MPI_SCRIPT, env)
+    assert run.returncode == 0, run.stderr
+    single = BernoulliRBM(n_components=22, n_iter=3, batch_size=40, learning_rate=0.1,
+                          sampled_statistics=True, persistent=False, cd_k=2,
+                          random_state=0, n_jobs=1).fit(X)
+    out = np.load(tmp_path / "out.npz")
+    assert_array_equal(out["replicated"], single.components_)
+    assert_array_equal(out["partitioned"], single.components_)
+    assert len(out["bytes_sent"]) == n and np.all(out["bytes_sent"] > 0)
+
+
+def test_mpi_rank_that_dies_stops_the_job(tmp_path):
+    script = MPI_SCRIPT.replace(
+        "with DistributedFit", "from mpi4py import MPI\n"
+        "if MPI.COMM_WORLD.Get_rank() == 1:\n"
+        "    import threading, os\n"
+        "    threading.Timer(0.5, lambda: os._exit(9)).start()\n"
+        "params.update(n_iter=10**6)\n"
+        "with DistributedFit")
+    begin = time.monotonic()
+    run, _ = _mpiexec(tmp_path, 2, script, timeout=60)
+    assert run.returncode != 0
+    assert time.monotonic() - begin < 30
+    assert not (tmp_path / "out.npz").exists()

@@ -14,6 +14,8 @@ from multiprocessing.connection import Listener, wait
 
 import numpy as np
 
+from ._worker import blocks
+
 _ACTIVE = contextvars.ContextVar("skdbn_distributed_backend", default=None)
 
 
@@ -41,6 +43,85 @@ def recv_array(conn):
     return out
 
 
+# -- what coordinator and workers exchange about a fit ----------------------
+# The model state a worker starts from, and the slices it returns.
+STATE_NAMES = ("components_", "_components_inc", "intercept_visible_", "_visible_inc",
+               "intercept_hidden_", "_hidden_inc", "_sigma", "h_samples_")
+SLICE_NAMES = ("components_", "_components_inc", "intercept_visible_", "_visible_inc",
+               "intercept_hidden_", "_hidden_inc", "h_samples_")
+
+
+def job_header(backend, rbm, X, n_epochs):
+    """The small description of a fit sent to every worker."""
+    job = {"cls": type(rbm).__name__, "params": rbm.get_params(),
+           "strategy": backend.strategy, "sync_every": int(backend.sync_every),
+           "n_threads": int(backend.n_threads), "n_epochs": int(n_epochs),
+           "seed": rbm._seed, "n_iter": rbm.n_iter_, "shape": X.shape,
+           "dtype": np.dtype(X.dtype).str, "memmap": None}
+    if isinstance(X, np.memmap) and getattr(X, "filename", None):
+        # Each host maps the same file instead of receiving the data.
+        job["memmap"] = (X.filename, X.dtype.str, X.shape, int(X.offset))
+    return job
+
+
+def model_state(rbm):
+    return [getattr(rbm, name) for name in STATE_NAMES]
+
+
+def record_epoch(backend, rbm, epoch, error, n_workers, begin):
+    """Book-keeping of one distributed epoch on the coordinator's estimator."""
+    rbm.reconstruction_errors_.append(error)
+    rbm.n_iter_ += 1
+    if not np.isfinite(error):
+        rbm._diverged(epoch)
+    if backend.verbose or rbm.verbose:
+        print(f"[{type(rbm).__name__}] Iteration {rbm.n_iter_}, "
+              f"reconstruction error = {error:.4f}, "
+              f"time = {time.perf_counter() - begin:.2f}s ({n_workers} workers)")
+    return time.perf_counter()
+
+
+def assemble(rbm, rank, n_workers, slices):
+    """Write worker ``rank``'s canonical slices into the estimator."""
+    n_hid, n_vis = rbm.components_.shape
+    hb, vb = blocks(n_hid, n_workers), blocks(n_vis, n_workers)
+    vs, hs = slice(vb[rank], vb[rank + 1]), slice(hb[rank], hb[rank + 1])
+    parts = dict(zip(SLICE_NAMES, slices))
+    rbm.components_[:, vs] = parts["components_"]
+    rbm._components_inc[:, vs] = parts["_components_inc"]
+    rbm.intercept_visible_[vs] = parts["intercept_visible_"]
+    rbm._visible_inc[vs] = parts["_visible_inc"]
+    rbm.intercept_hidden_[hs] = parts["intercept_hidden_"]
+    rbm._hidden_inc[hs] = parts["_hidden_inc"]
+    if rank == 0:
+        rbm.h_samples_ = parts["h_samples_"]
+
+
+def load_job(job, state, X):
+    """Worker side: the estimator of ``job`` with the coordinator's state,
+    and its training data (mapped from the job's file when there is one)."""
+    from .. import BernoulliRBM, GaussianBernoulliRBM
+
+    cls = {"BernoulliRBM": BernoulliRBM, "GaussianBernoulliRBM": GaussianBernoulliRBM}
+    rbm = cls[job["cls"]](**job["params"])
+    for name, value in zip(STATE_NAMES, state):
+        setattr(rbm, name, value)
+    rbm._seed, rbm.n_iter_ = job["seed"], job["n_iter"]
+    if job["memmap"] is not None:
+        filename, dtype, shape, offset = job["memmap"]
+        X = np.memmap(filename, dtype=np.dtype(dtype), mode="r", offset=offset,
+                      shape=tuple(shape))
+    return rbm, X
+
+
+def data_slice(job, X, rank, n_workers):
+    """The columns of X a worker trains on: all, or its own block."""
+    if job["strategy"] == "replicated" or job["memmap"] is None:
+        return X
+    vb = blocks(X.shape[1], n_workers)
+    return X[:, vb[rank]:vb[rank + 1]]
+
+
 class DistributedFit:
     """Train skdbn RBMs across processes or machines (report chapter 4).
 
@@ -59,11 +140,16 @@ class DistributedFit:
     Parameters
     ----------
     n_workers : int, default=2
-        Number of workers K.
-    transport : {"socket"}, default="socket"
-        An authenticated TCP mesh (``multiprocessing.connection`` handshake,
-        then raw sockets with ``TCP_NODELAY``), workers started locally or
-        joining from ``hosts``.
+        Number of workers K (with ``transport="mpi"``: None or the number of
+        MPI processes).
+    transport : {"socket", "mpi"}, default="socket"
+        ``"socket"``: an authenticated TCP mesh (``multiprocessing.connection``
+        handshake, then raw sockets with ``TCP_NODELAY``), workers started
+        locally or joining from ``hosts``. ``"mpi"``: run the script under
+        ``mpiexec -n K python script.py`` (``pip install "skdbn[mpi]"``);
+        rank 0 runs the script and is worker 0, the other ranks become
+        workers when the backend starts and exit when it closes, so code
+        after the ``with`` block runs on rank 0 only.
     hosts : list of str, default=None
         Socket transport on several machines: the host names (or addresses)
         of the machines whose workers will join, one worker per entry. Start
@@ -136,12 +222,13 @@ class DistributedFit:
 
     # -- life cycle --------------------------------------------------------
     def _check_params(self):
-        if self.transport != "socket":
-            raise ValueError(f"transport must be 'socket', got {self.transport!r}.")
+        if self.transport not in ("socket", "mpi"):
+            raise ValueError(f"transport must be 'socket' or 'mpi', got {self.transport!r}.")
         if self.strategy not in ("replicated", "partitioned"):
             raise ValueError(
                 f"strategy must be 'replicated' or 'partitioned', got {self.strategy!r}.")
-        if int(self.n_workers) < 1 or int(self.sync_every) < 1 or int(self.n_threads) < 1:
+        if (self.transport == "socket" and int(self.n_workers) < 1) or \
+                int(self.sync_every) < 1 or int(self.n_threads) < 1:
             raise ValueError("n_workers, sync_every and n_threads must be positive.")
 
     def __enter__(self):
@@ -160,7 +247,12 @@ class DistributedFit:
         if self._workers is not None:
             return
         self._check_params()
-        self._workers = _SocketWorkers(self)
+        if self.transport == "mpi":
+            from ._mpi import MPIWorkers
+
+            self._workers = MPIWorkers(self)
+        else:
+            self._workers = _SocketWorkers(self)
 
     def close(self):
         """Stop the workers."""
@@ -312,76 +404,37 @@ class _SocketWorkers:
                                    f"expected {kind!r}.")
 
     def run(self, backend, rbm, X, n_epochs):
-        from ._worker import blocks
-
         try:
-            return self._run(backend, rbm, X, n_epochs, blocks)
+            return self._run(backend, rbm, X, n_epochs)
         except BaseException:
             self.close()
             raise
 
-    def _run(self, backend, rbm, X, n_epochs, blocks):
+    def _run(self, backend, rbm, X, n_epochs):
         n = len(self.conns)
         vb = blocks(X.shape[1], n)
-        job = {"cls": type(rbm).__name__, "params": rbm.get_params(),
-               "strategy": backend.strategy, "sync_every": int(backend.sync_every),
-               "n_threads": int(backend.n_threads), "n_epochs": int(n_epochs),
-               "seed": rbm._seed, "n_iter": rbm.n_iter_,
-               "memmap": None}
-        if isinstance(X, np.memmap) and getattr(X, "filename", None):
-            job["memmap"] = (X.filename, X.dtype.str, X.shape, int(X.offset))
-        state = [rbm.components_, rbm._components_inc, rbm.intercept_visible_,
-                 rbm._visible_inc, rbm.intercept_hidden_, rbm._hidden_inc, rbm._sigma,
-                 rbm.h_samples_]
+        job = job_header(backend, rbm, X, n_epochs)
         for rank, conn in enumerate(self.conns):
             conn.send(("job", job))
-            for a in state:
+            for a in model_state(rbm):
                 send_array(conn, a)
             if job["memmap"] is None:
-                if backend.strategy == "partitioned":
-                    send_array(conn, X[:, vb[rank]:vb[rank + 1]])
-                else:
-                    send_array(conn, X)
+                send_array(conn, X if backend.strategy == "replicated"
+                           else X[:, vb[rank]:vb[rank + 1]])
         begin = time.perf_counter()
         for epoch in range(n_epochs):
-            errors = [self._recv(rank) for rank in range(n)]
-            error = sum(e[2] for e in errors) / X.shape[0]
-            rbm.reconstruction_errors_.append(error)
-            rbm.n_iter_ += 1
-            if not np.isfinite(error):
-                rbm._diverged(epoch)
-            if backend.verbose or rbm.verbose:
-                print(f"[{type(rbm).__name__}] Iteration {rbm.n_iter_}, "
-                      f"reconstruction error = {error:.4f}, "
-                      f"time = {time.perf_counter() - begin:.2f}s ({n} workers)")
-                begin = time.perf_counter()
-        self._assemble(rbm, blocks)
+            progress = [self._recv(rank) for rank in range(n)]
+            error = sum(p[2] for p in progress) / progress[0][3]
+            begin = record_epoch(backend, rbm, epoch, error, n, begin)
+        sent = []
+        for rank, conn in enumerate(self.conns):
+            _, bytes_sent, n_minibatches = self._recv(rank)
+            sent.append(bytes_sent)
+            assemble(rbm, rank, n, [recv_array(conn) for _ in SLICE_NAMES])
+        backend.bytes_sent_, backend.n_minibatches_ = sent, n_minibatches
         if not rbm._parameters_finite():
             rbm._diverged(rbm.n_iter_ - 1)
         return rbm
-
-    def _assemble(self, rbm, blocks):
-        n = len(self.conns)
-        n_hid, n_vis = rbm.components_.shape
-        hb, vb = blocks(n_hid, n), blocks(n_vis, n)
-        stats = []
-        for rank, conn in enumerate(self.conns):
-            kind, bytes_sent, n_minibatches = self._recv(rank)
-            stats.append(bytes_sent)
-            parts = {name: recv_array(conn) for name in
-                     ("components", "components_inc", "intercept_visible", "visible_inc",
-                      "intercept_hidden", "hidden_inc", "h_samples")}
-            vs, hs = slice(vb[rank], vb[rank + 1]), slice(hb[rank], hb[rank + 1])
-            rbm.components_[:, vs] = parts["components"]
-            rbm._components_inc[:, vs] = parts["components_inc"]
-            rbm.intercept_visible_[vs] = parts["intercept_visible"]
-            rbm._visible_inc[vs] = parts["visible_inc"]
-            rbm.intercept_hidden_[hs] = parts["intercept_hidden"]
-            rbm._hidden_inc[hs] = parts["hidden_inc"]
-            if rank == 0:
-                rbm.h_samples_ = parts["h_samples"]
-        self.backend.bytes_sent_ = stats
-        self.backend.n_minibatches_ = n_minibatches
 
     def close(self):
         for conn in self.conns:

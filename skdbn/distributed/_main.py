@@ -11,10 +11,9 @@ import traceback
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Listener
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._backend import recv_array, send_array
+from ._backend import STATE_NAMES, data_slice, load_job, recv_array, send_array
 from ._transport import SocketMesh, connect_mesh
 from ._worker import Trainer
 
@@ -27,38 +26,17 @@ def _watch_parent(pid):
         time.sleep(0.5)
 
 
-def _load_job(conn, job):
-    from .. import BernoulliRBM, GaussianBernoulliRBM
-
-    cls = {"BernoulliRBM": BernoulliRBM, "GaussianBernoulliRBM": GaussianBernoulliRBM}
-    rbm = cls[job["cls"]](**job["params"])
-    (rbm.components_, rbm._components_inc, rbm.intercept_visible_, rbm._visible_inc,
-     rbm.intercept_hidden_, rbm._hidden_inc, rbm._sigma, rbm.h_samples_) = (
-        recv_array(conn) for _ in range(8))
-    rbm._seed, rbm.n_iter_ = job["seed"], job["n_iter"]
-    if job["memmap"] is not None:
-        filename, dtype, shape, offset = job["memmap"]
-        X = np.memmap(filename, dtype=np.dtype(dtype), mode="r", offset=offset,
-                      shape=tuple(shape))
-    else:
-        X = recv_array(conn)
-    return rbm, X
-
-
 def _run_job(conn, mesh, job):
-    rbm, X = _load_job(conn, job)
-    if job["memmap"] is not None and job["strategy"] == "partitioned":
-        from ._worker import blocks
-
-        vb = blocks(X.shape[1], mesh.size)
-        X = X[:, vb[mesh.rank]:vb[mesh.rank + 1]]
+    state = [recv_array(conn) for _ in STATE_NAMES]
+    rbm, X = load_job(job, state, None if job["memmap"] else recv_array(conn))
+    X = data_slice(job, X, mesh.rank, mesh.size)
     trainer = Trainer(mesh, rbm, X, job["strategy"], job["sync_every"], job["n_threads"])
     sent = mesh.bytes_sent
     with threadpool_limits(limits=1, user_api="blas"):
         trainer.run_epochs(job["n_epochs"],
-                           report=lambda epoch, error: conn.send(("epoch", epoch, error)))
+                           report=lambda *progress: conn.send(("epoch",) + progress))
     conn.send(("result", mesh.bytes_sent - sent, trainer.n_steps))
-    for array in trainer.state().values():
+    for array in trainer.state():
         send_array(conn, array)
 
 

@@ -126,6 +126,30 @@ class Trainer:
                 out += received[p].view(u.dtype).reshape(out.shape)
                 self.mesh.release(p, received[p])
 
+    def _u_space(self, v):
+        """(u = v / sigma of the columns this worker multiplies, the own
+        columns of v, the own columns of u)."""
+        if self.strategy == "replicated":
+            u = np.ascontiguousarray(v / self.sigma if self.sigma.size else v)
+            return u, v[:, self.v0:self.v1], np.ascontiguousarray(u[:, self.v0:self.v1])
+        u = np.ascontiguousarray(v / self.sigma_k if self.sigma.size else v)
+        return u, v, u
+
+    def reconstruction_error(self, v):
+        """Squared error, over the own visible columns, of the mean-field
+        reconstruction of ``v``: the progress measure of single-process PCD."""
+        u, v_own, _ = self._u_space(v)
+        m = v.shape[0]
+        hid = np.empty((m, self.h1 - self.h0), v.dtype)
+        self._hidden_input(u, hid, _TAG_SUM)
+        _cd.hidden_from_input(hid, self.c)
+        full = np.empty((m, self.P.shape[0]), v.dtype)
+        self._gather(hid, full, self.hb, False, _TAG_POS)
+        recon = np.empty_like(v_own)
+        _cd.visible_given_hidden(full, self.P, self.b, self.sigma_k, recon,
+                                 n_threads=self.n_threads)
+        return float(np.sum((v_own - recon).astype(np.float64) ** 2))
+
     # -- one minibatch ------------------------------------------------------
     def step(self, v, key, momentum):
         """One CD-k / PCD update on minibatch ``v``; returns the own
@@ -136,16 +160,7 @@ class Trainer:
         n_own_h = self.h1 - self.h0
         sampled = rbm.sampled_statistics
         binary_vis = not self.sigma.size and rbm.sample_visible
-        # u-space data: all columns (replicated) or the own ones.
-        if self.strategy == "replicated":
-            u0 = v / self.sigma if self.sigma.size else v
-            v_own = v[:, self.v0:self.v1]
-        else:
-            u0 = v / self.sigma_k if self.sigma.size else v
-            v_own = v
-        u0 = np.ascontiguousarray(u0)
-        u0_own = np.ascontiguousarray(u0[:, self.v0:self.v1] if self.strategy == "replicated"
-                                      else u0)
+        u0, v_own, u0_own = self._u_space(v)
         chain = self.chain[:m] if rbm.persistent else np.empty((m, n_hid), dtype)
         if not rbm.persistent:
             chain = np.ascontiguousarray(chain)
@@ -243,7 +258,10 @@ class Trainer:
     # -- epochs -------------------------------------------------------------
     def run_epochs(self, n_epochs, report):
         """``n_epochs`` passes over the data, in the single-process order of
-        minibatches; ``report(epoch, error)`` after each."""
+        minibatches; ``report(epoch, squared error, rows)`` after each: the
+        first reconstructions of the epoch (CD) or the mean-field
+        reconstruction of its last minibatch (PCD), as in single-process
+        training."""
         rbm = self.rbm
         n_samples = self.X.shape[0]
         batch_size = min(rbm.batch_size, n_samples)
@@ -266,13 +284,14 @@ class Trainer:
                 v = np.ascontiguousarray(self.X[slices[b]], dtype=dtype)
                 error += self.step(v, batch_key(rbm._seed, epoch, int(b)), momentum)
             rbm.n_iter_ += 1
-            report(epoch, error)
+            if rbm.persistent:
+                v = np.ascontiguousarray(self.X[slices[order[-1]]], dtype=dtype)
+                report(epoch, self.reconstruction_error(v), v.shape[0])
+            else:
+                report(epoch, error, n_samples)
         # No final synchronisation: the coordinator keeps only the canonical
         # (purple) slices, and the next fit starts from them.
 
     def state(self):
-        """This worker's canonical slices, for the coordinator to assemble."""
-        return {"components": self.P, "components_inc": self.P_inc,
-                "intercept_visible": self.b, "visible_inc": self.b_inc,
-                "intercept_hidden": self.c, "hidden_inc": self.c_inc,
-                "h_samples": self.chain}
+        """This worker's canonical slices, in the order of ``SLICE_NAMES``."""
+        return [self.P, self.P_inc, self.b, self.b_inc, self.c, self.c_inc, self.chain]
