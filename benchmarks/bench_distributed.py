@@ -1,0 +1,99 @@
+"""Model-parallel CD (report chapter 4): speed-up, and bytes on the wire.
+
+Part 1, speed-up. A compute-bound problem (default 4000 visibles x 10000
+hiddens, minibatch 1000, CD-1, float32) trained for one epoch by
+  * one process with one thread,
+  * one process with two threads,
+  * DistributedFit with 2 single-threaded workers on loopback, for each
+    strategy ("replicated", report §4.2; "partitioned", §4.5).
+The distributed time is the whole ``fit`` with the workers already started:
+it includes sending the data and the model to the workers.
+
+Part 2, communication (report Table 4.1). Bytes sent by all workers for one
+epoch of a small problem with the report's shape scaled down (800 visibles,
+2000 hiddens, 800 examples, minibatch 100), for K = 1, 2, 4, 8, next to the
+§4.4.1 formula. Binary visibles use sampled statistics (everything travels
+as bits); Gaussian visibles send their float activities.
+
+Usage: ``python benchmarks/bench_distributed.py [--quick] [--repeats N]``.
+"""
+
+import argparse
+
+import numpy as np
+
+from _timing import best_time
+from skdbn import BernoulliRBM, DistributedFit, GaussianBernoulliRBM
+
+
+def data(n, V, gaussian=False, seed=0):
+    rng = np.random.default_rng(seed)
+    if gaussian:
+        return rng.standard_normal((n, V), dtype=np.float32)
+    return (rng.random((n, V), dtype=np.float32) < 0.3).astype(np.float32)
+
+
+def speedup(V, H, m, n_batches, repeats):
+    X = data(m * n_batches, V)
+    params = dict(n_components=H, n_iter=1, batch_size=m, learning_rate=0.01,
+                  persistent=False, random_state=0)
+    flops = 10 * X.shape[0] * V * H
+    rows = []
+
+    def single(n_jobs):
+        return lambda: BernoulliRBM(n_jobs=n_jobs, **params).fit(X)
+
+    rows.append(("1 process, 1 thread", best_time(single(1), repeats)))
+    rows.append(("1 process, 2 threads", best_time(single(2), repeats)))
+    for strategy in ("replicated", "partitioned"):
+        with DistributedFit(n_workers=2, n_threads=1, strategy=strategy):
+            seconds = best_time(lambda: BernoulliRBM(**params).fit(X), repeats)
+        rows.append((f"2 workers x 1 thread, {strategy}", seconds))
+    base, threads = rows[0][1], rows[1][1]
+    print(f"(V, H, batch) = ({V}, {H}, {m}), {X.shape[0]} examples, CD-1, float32, "
+          f"best of {repeats}")
+    print(f"  {'run':38s} {'seconds':>8s} {'GFLOP/s':>8s} {'vs 1 thread':>12s} "
+          f"{'vs 2 threads':>13s}")
+    for name, seconds in rows:
+        print(f"  {name:38s} {seconds:8.2f} {flops / seconds / 1e9:8.1f} "
+              f"{base / seconds:12.2f} {threads / seconds:13.2f}")
+
+
+def communication(quick):
+    V, H, m, n = 800, 2000, 100, 800
+    print(f"\nBytes sent by all workers in one epoch: V={V}, H={H}, {n} examples, "
+          f"minibatch {m} (report Table 4.1 scaled down)")
+    print(f"  {'K':>2s} {'binary MB':>10s} {'formula':>8s} {'gauss f32 MB':>13s} "
+          f"{'formula':>8s} {'gauss f64 MB':>13s} {'formula':>8s}")
+    for K in (1, 2, 4) if quick else (1, 2, 4, 8):
+        cells = []
+        for gaussian, dtype in ((False, np.float32), (True, np.float32), (True, np.float64)):
+            X = data(n, V, gaussian).astype(dtype)
+            cls = GaussianBernoulliRBM if gaussian else BernoulliRBM
+            rbm = cls(n_components=H, n_iter=1, batch_size=m, persistent=False,
+                      sampled_statistics=True, sample_visible=True,
+                      learning_rate=0.001, random_state=0)
+            backend = DistributedFit(n_workers=K, sync_every=10**9)
+            backend.fit(rbm, X)
+            bits_h = 2 * (K - 1) * n * H          # all workers, hiddens as bits
+            vis = (K - 1) * n * V * (np.dtype(dtype).itemsize * 8 if gaussian else 1)
+            cells += [sum(backend.bytes_sent_) / 1e6, (bits_h + vis) / 8 / 1e6]
+        print(f"  {K:2d} {cells[0]:10.2f} {cells[1]:8.2f} {cells[2]:13.2f} {cells[3]:8.2f} "
+              f"{cells[4]:13.2f} {cells[5]:8.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a smaller problem (2000 x 5000, minibatch 500) and K <= 4")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    if args.quick:
+        speedup(2000, 5000, 500, 2, args.repeats)
+    else:
+        speedup(4000, 10000, 1000, 3, args.repeats)
+    communication(args.quick)
+
+
+if __name__ == "__main__":
+    main()
