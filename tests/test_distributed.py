@@ -133,6 +133,18 @@ def test_fit_method_starts_and_stops_workers():
     assert backend._workers is None
 
 
+def test_divergence_is_an_error_and_the_next_fit_works():
+    X = np.random.RandomState(0).normal(size=(200, 10)).astype(np.float32)
+    with DistributedFit(n_workers=2) as backend:
+        rbm = GaussianBernoulliRBM(n_components=50, learning_rate=10.0, n_iter=20,
+                                   random_state=0)
+        with pytest.raises(FloatingPointError, match="smaller learning_rate"):
+            rbm.fit(X)
+        assert not hasattr(rbm, "components_")
+        rbm.set_params(learning_rate=0.001, n_iter=2).fit(X)
+        assert np.all(np.isfinite(rbm.components_)) and backend._workers is not None
+
+
 def test_unsupported_options_are_refused(backend):
     X = binary_data(n=60, d=8)
     with pytest.raises(ValueError, match="sparsity_cost"):

@@ -14,6 +14,7 @@ from multiprocessing.connection import Listener, wait
 
 import numpy as np
 
+from ._transport import accept
 from ._worker import blocks
 
 _ACTIVE = contextvars.ContextVar("skdbn_distributed_backend", default=None)
@@ -304,7 +305,13 @@ class DistributedFit:
         if hasattr(X, "toarray"):
             X = X.toarray()
         self.start()
-        return self._workers.run(self, rbm, X, n_epochs)
+        try:
+            return self._workers.run(self, rbm, X, n_epochs)
+        except BaseException:
+            # The workers' state is unknown after a failure: the next fit
+            # starts new ones.
+            self.close()
+            raise
 
 
 class _SocketWorkers:
@@ -349,13 +356,9 @@ class _SocketWorkers:
             raise
 
     def _accept(self, n):
-        # Accept in a thread-free way with a deadline: a socket timeout on the
-        # listener, so a worker that never comes does not hang the fit.
-        sock = self.listener._listener._socket
-        sock.settimeout(self.backend.timeout)
         while len(self.conns) < n:
             try:
-                self.conns.append(self.listener.accept())
+                self.conns.append(accept(self.listener, self.backend.timeout))
             except socket.timeout:
                 raise TimeoutError(
                     f"DistributedFit: only {len(self.conns)} of {n} workers connected "
@@ -404,13 +407,6 @@ class _SocketWorkers:
                                    f"expected {kind!r}.")
 
     def run(self, backend, rbm, X, n_epochs):
-        try:
-            return self._run(backend, rbm, X, n_epochs)
-        except BaseException:
-            self.close()
-            raise
-
-    def _run(self, backend, rbm, X, n_epochs):
         n = len(self.conns)
         vb = blocks(X.shape[1], n)
         job = job_header(backend, rbm, X, n_epochs)

@@ -66,7 +66,8 @@ def worker(address, authkey, parent=None):
     try:
         conn.send(("hello", listener.address))
         _, rank, size, addresses = conn.recv()
-        mesh = SocketMesh(rank, size, connect_mesh(rank, size, addresses, listener, authkey))
+        mesh = SocketMesh(rank, size, connect_mesh(rank, size, addresses, listener, authkey,
+                                                   timeout=120.0))
         conn.send(("ready",))
         while True:
             message = conn.recv()

@@ -50,7 +50,17 @@ def recv_exact(sock, view):
         got += n
 
 
-def connect_mesh(rank, size, addresses, listener, authkey):
+def accept(listener, timeout):
+    """``listener.accept()`` that gives up after ``timeout`` seconds.
+
+    ``multiprocessing.connection.Listener`` has no timeout of its own; its
+    listening socket gets one (raising ``socket.timeout``).
+    """
+    listener._listener._socket.settimeout(timeout)
+    return listener.accept()
+
+
+def connect_mesh(rank, size, addresses, listener, authkey, timeout=60.0):
     """Authenticated sockets to every other worker: ``{peer: socket}``.
 
     Each worker connects to the lower ranks and accepts the higher ones; a
@@ -63,7 +73,10 @@ def connect_mesh(rank, size, addresses, listener, authkey):
         conn.send_bytes(struct.pack("!I", rank))
         socks[peer] = to_socket(conn)
     for _ in range(rank + 1, size):
-        conn = listener.accept()
+        try:
+            conn = accept(listener, timeout)
+        except socket.timeout:
+            raise PeerError(f"worker {rank}: a peer did not connect within {timeout} s") from None
         (peer,) = struct.unpack("!I", conn.recv_bytes())
         socks[peer] = to_socket(conn)
     return socks
