@@ -19,7 +19,8 @@ def time_example(gallery_conf, fname, when):
     """sphinx-gallery ``reset_modules`` hook: time each example.
 
     Called before and after each example (``reset_modules_order="both"``).
-    Prints the run time, and warns when it exceeds the budget.
+    Prints the run time, and warns when it exceeds the budget, unless other
+    work loaded the machine meanwhile (then it says so and does not check).
     """
     if fname is None:
         return
@@ -31,6 +32,16 @@ def time_example(gallery_conf, fname, when):
         return
     elapsed = time.perf_counter() - _started.pop(name)
     budget = float(os.environ.get("SKDBN_DOCS_EXAMPLE_BUDGET", DEFAULT_BUDGET))
+    # The budget is for a machine that runs only the build: other jobs on the
+    # same cores slow the examples' multithreaded kernels many times over.
+    n_cpus = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    if load > 1.5 * n_cpus:
+        logger.info(
+            f"[skdbn] {name} ran in {elapsed:.1f} s; NOT checked against the {budget:.0f} s "
+            f"budget: the machine is busy (load average {load:.1f} on {n_cpus} CPUs)"
+        )
+        return
     logger.info(f"[skdbn] {name} ran in {elapsed:.1f} s (budget {budget:.0f} s)")
     if elapsed > budget:
         logger.warning(
