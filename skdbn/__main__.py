@@ -1,9 +1,10 @@
-"""Demo: RBM features for digit classification, ``python -m skdbn``.
+"""Demo: RBM features and a fine-tuned DBN for digit classification, ``python -m skdbn``.
 
 Trains a :class:`~skdbn.BernoulliRBM` on scikit-learn's 8x8 digits, feeds its
 hidden-unit probabilities to a logistic regression, compares the test
-accuracy with a logistic regression on the raw pixels, and saves a picture of
-the learned filters.
+accuracy with a logistic regression on the raw pixels and with a DBN
+fine-tuned by backpropagation (:class:`~skdbn.PretrainedMLPClassifier`), and
+saves a picture of the learned filters.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -21,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from . import BernoulliRBM
+from . import BernoulliRBM, DBNTransformer, PretrainedMLPClassifier
 
 # Train/test split, fixed so that runs with different model options compare.
 _TEST_SIZE = 0.2
@@ -29,6 +30,16 @@ _SPLIT_SEED = 0
 # lbfgs converges in under 100 iterations here, for C from 1 to 1000; stay
 # well clear of the ConvergenceWarning.
 _LOGISTIC_MAX_ITER = 1000
+
+# Configuration of the fine-tuned DBN, in one place. The hidden layer sizes,
+# the fine-tuning epochs, the seed and the threads come from the command line
+# (--dbn-hidden, --fine-tune-epochs, --random-state, --n-jobs).
+_DBN_PRETRAINING = dict(n_iter=40, learning_rate=0.1, persistent=True, momentum=0.0,
+                        batch_size=10)
+_DBN_FINE_TUNING = dict(logistic_C=10, learning_rate_init=0.02, early_stopping=False,
+                        alpha=1e-4)
+_DBN_HIDDEN_DEFAULT = (256,)
+_DBN_FINE_TUNE_EPOCHS_DEFAULT = 20
 
 
 def _number(convert, text, ok, expected):
@@ -54,6 +65,20 @@ def _n_jobs(text):
     return _number(int, text, lambda v: v != 0, "a non-zero integer")
 
 
+def _layer_sizes(text):
+    """Comma-separated positive integers, e.g. ``256`` or ``256,128``."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 256 or 256,128, "
+            f"got {text!r}"
+        )
+    return sizes
+
+
 def _momentum(text):
     if text == "schedule":
         return text
@@ -66,8 +91,9 @@ def build_parser():
         prog="python -m skdbn",
         description=(
             "Train a BernoulliRBM on scikit-learn's 8x8 digits, compare a "
-            "logistic regression on its features with one on the raw pixels, "
-            "and save a picture of the learned filters."
+            "logistic regression on its features with one on the raw pixels "
+            "and with a DBN fine-tuned by backpropagation, and save a picture "
+            "of the learned filters."
         ),
     )
     rbm = parser.add_argument_group("RBM options")
@@ -92,20 +118,39 @@ def build_parser():
                      help="momentum in [0, 1), or 'schedule' for 0.5 then 0.9; "
                           "lower --learning-rate with it (default: %(default)s)")
     rbm.add_argument("--n-jobs", type=_n_jobs, default=None, metavar="N",
-                     help="threads of the RBM kernels (default: all cores, as "
-                          "with -1); the results do not depend on it")
+                     help="threads of the RBM and DBN kernels (default: all cores, "
+                          "as with -1); the results do not depend on it")
     rbm.add_argument("--random-state", type=int, default=0, metavar="SEED",
-                     help="seed of the RBM's initial weights and samples "
-                          "(default: %(default)s)")
+                     help="seed of the RBM and the DBN: initial weights, samples "
+                          "and minibatch order (default: %(default)s)")
+    dbn = parser.add_argument_group(
+        "fine-tuned DBN options",
+        f"A DBN pretrained greedily ({_DBN_PRETRAINING['n_iter']} epochs of "
+        f"{'persistent ' if _DBN_PRETRAINING['persistent'] else ''}CD per layer) "
+        "and fine-tuned by backpropagation as a sigmoid network with a softmax "
+        "output (PretrainedMLPClassifier).",
+    )
+    dbn.add_argument("--dbn", action=argparse.BooleanOptionalAction, default=True,
+                     help="train and score the fine-tuned DBN (the default); "
+                          "--no-dbn skips it")
+    dbn.add_argument("--dbn-hidden", type=_layer_sizes, default=_DBN_HIDDEN_DEFAULT,
+                     metavar="SIZES",
+                     help="hidden layer sizes, bottom to top, comma-separated "
+                          "(default: %s)" % ",".join(map(str, _DBN_HIDDEN_DEFAULT)))
+    dbn.add_argument("--fine-tune-epochs", type=_positive_int,
+                     default=_DBN_FINE_TUNE_EPOCHS_DEFAULT, metavar="N",
+                     help="epochs of backpropagation (default: %(default)s)")
     out = parser.add_argument_group("classifier and output")
     out.add_argument("--C", type=_positive_float, default=10.0, dest="C",
-                     help="inverse regularisation strength of both logistic "
-                          "regressions (default: %(default)s)")
+                     help="inverse regularisation strength of the logistic "
+                          "regressions on raw pixels and on RBM features "
+                          "(default: %(default)s)")
     out.add_argument("--output", default="skdbn_filters.png", metavar="PATH",
                      help="PNG file for the picture of the learned filters "
                           "(default: %(default)s)")
     out.add_argument("--quiet", action="store_true",
-                     help="do not print the RBM's progress line per epoch")
+                     help="do not print the progress lines of the RBM and the "
+                          "DBN (one per epoch)")
     return parser
 
 
@@ -140,6 +185,45 @@ def make_rbm_pipeline(args):
     )
     logistic = LogisticRegression(C=args.C, max_iter=_LOGISTIC_MAX_ITER)
     return Pipeline([("rbm", rbm), ("logistic", logistic)])
+
+
+def make_dbn_classifier(args):
+    """DBN to pretrain and the classifier that fine-tunes it (unfitted)."""
+    verbose = 0 if args.quiet else 1
+    dbn = DBNTransformer(
+        hidden_layer_sizes=args.dbn_hidden,
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+        verbose=verbose,
+        **_DBN_PRETRAINING,
+    )
+    classifier = PretrainedMLPClassifier(
+        dbn=dbn,
+        max_iter=args.fine_tune_epochs,
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+        verbose=verbose,
+        **_DBN_FINE_TUNING,
+    )
+    return dbn, classifier
+
+
+def fit_dbn_classifier(dbn, classifier, X, y):
+    """Pretrain ``dbn``, then fit ``classifier`` from it, timing both apart.
+
+    ``classifier.dbn`` is replaced by the fitted ``dbn``, which it then uses
+    as it is.
+
+    Returns
+    -------
+    pretraining_seconds, fine_tuning_seconds : float
+        The second includes the logistic regression that initialises the
+        output layer.
+    """
+    _, pretraining_seconds = timed(dbn.fit, X)
+    classifier.set_params(dbn=dbn)
+    _, fine_tuning_seconds = timed(classifier.fit, X, y)
+    return pretraining_seconds, fine_tuning_seconds
 
 
 def timed(fn, *args):
@@ -233,10 +317,11 @@ def format_table(rows):
 
 
 def main(argv=None):
-    """Run the digits demo: RBM features versus raw pixels.
+    """Run the digits demo: RBM features and a fine-tuned DBN versus raw pixels.
 
-    Prints the RBM's progress (unless ``--quiet``), then a table of test
-    accuracies and fit times, and saves a picture of the learned filters.
+    Prints the progress of the RBM and the DBN (unless ``--quiet``), then a
+    table of test accuracies and fit times, and saves a picture of the
+    learned filters.
 
     Parameters
     ----------
@@ -267,16 +352,35 @@ def main(argv=None):
         rows.append(("logistic regression on raw pixels", raw.score(X_test, y_test), seconds))
 
         pipeline = make_rbm_pipeline(args)
+        if not args.quiet:
+            print("RBM features:")
         rbm_seconds, seconds = fit_pipeline(pipeline, X_train, y_train)
         rows.append(
             ("logistic regression on RBM features", pipeline.score(X_test, y_test), seconds)
         )
+
+        if args.dbn:
+            dbn, classifier = make_dbn_classifier(args)
+            if not args.quiet:
+                print("Fine-tuned DBN: greedy pretraining, then backpropagation:")
+            dbn_seconds, tune_seconds = fit_dbn_classifier(dbn, classifier,
+                                                           X_train, y_train)
+            rows.append(
+                ("fine-tuned DBN (PretrainedMLPClassifier)",
+                 classifier.score(X_test, y_test), dbn_seconds + tune_seconds)
+            )
 
     print()
     print(f"Digits: {len(X_train)} training and {len(X_test)} test images")
     print(format_table(rows))
     print(f"RBM fit time: {rbm_seconds:.2f} s "
           f"({args.n_components} hidden units, {args.n_iter} epochs)")
+    if args.dbn:
+        print(f"DBN pretraining time: {dbn_seconds:.2f} s (hidden layers "
+              f"{'-'.join(map(str, args.dbn_hidden))}, "
+              f"{_DBN_PRETRAINING['n_iter']} epochs each)")
+        print(f"DBN fine-tuning time: {tune_seconds:.2f} s "
+              f"({classifier.n_iter_} epochs)")
     if save_filters(pipeline["rbm"].components_, output):
         print(f"Filters saved to {output}")
     return 0
