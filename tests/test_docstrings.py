@@ -17,6 +17,7 @@ MODULES = [
     "skdbn.metrics",
     "skdbn._zca",
     "skdbn._patches",
+    "skdbn.distributed._backend",
 ]
 
 
