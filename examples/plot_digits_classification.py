@@ -47,15 +47,18 @@ print(f"{len(X_train)} training and {len(X_test)} test images")
 # Configuration of the fine-tuned DBN
 # -----------------------------------
 # All the settings of the pretrained and fine-tuned network are here: one
-# hidden layer of 256 units, pretrained as an RBM by persistent CD, then 20
-# epochs of backprop. The other models below reuse ``HIDDEN_UNITS``.
+# hidden layer of 256 units, pretrained as an RBM by 100 epochs of persistent
+# CD, then 100 epochs of backprop with Adam. The other models below reuse
+# ``HIDDEN_UNITS``. (Trained on the training digits and their 1-pixel shifts,
+# a 512-unit version of this network passes 98.5%: see
+# ``benchmarks/bench_mlp.py``.)
 FINE_TUNED_DBN = dict(
-    hidden_layer_sizes=(256,), n_iter=40, learning_rate=0.1, persistent=True,
+    hidden_layer_sizes=(256,), n_iter=100, learning_rate=0.2, persistent=True,
     momentum=0.0, batch_size=10, random_state=0,
 )
 FINE_TUNING = dict(
-    logistic_C=10, learning_rate_init=0.02, max_iter=20, early_stopping=False,
-    alpha=1e-4, random_state=0,
+    logistic_C=1, solver="adam", learning_rate_init=1e-3, max_iter=100,
+    early_stopping=False, alpha=1e-4, random_state=0,
 )
 HIDDEN_UNITS = FINE_TUNED_DBN["hidden_layer_sizes"][-1]
 

@@ -34,12 +34,12 @@ _LOGISTIC_MAX_ITER = 1000
 # Configuration of the fine-tuned DBN, in one place. The hidden layer sizes,
 # the fine-tuning epochs, the seed and the threads come from the command line
 # (--dbn-hidden, --fine-tune-epochs, --random-state, --n-jobs).
-_DBN_PRETRAINING = dict(n_iter=40, learning_rate=0.1, persistent=True, momentum=0.0,
+_DBN_PRETRAINING = dict(n_iter=100, learning_rate=0.2, persistent=True, momentum=0.0,
                         batch_size=10)
-_DBN_FINE_TUNING = dict(logistic_C=10, learning_rate_init=0.02, early_stopping=False,
-                        alpha=1e-4)
+_DBN_FINE_TUNING = dict(logistic_C=1, solver="adam", learning_rate_init=1e-3,
+                        early_stopping=False, alpha=1e-4)
 _DBN_HIDDEN_DEFAULT = (256,)
-_DBN_FINE_TUNE_EPOCHS_DEFAULT = 20
+_DBN_FINE_TUNE_EPOCHS_DEFAULT = 100
 
 
 def _number(convert, text, ok, expected):
