@@ -13,7 +13,7 @@ def test_dbn_options_defaults():
     args = build_parser().parse_args([])
     assert args.dbn is True
     assert args.dbn_hidden == (256,)
-    assert args.fine_tune_epochs == 20
+    assert args.fine_tune_epochs == 100
 
 
 def test_dbn_hidden_parses_sizes():
