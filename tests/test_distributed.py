@@ -125,6 +125,28 @@ def test_inside_pipeline_dbn_and_partial_fit(backend):
     assert rbm.n_iter_ == 2 and len(rbm.reconstruction_errors_) == 2
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_memory_mapped_data_is_mapped_by_the_workers(backend, strategy, tmp_path,
+                                                      monkeypatch):
+    # A .npy the workers can reach is mapped, not sent: only the model
+    # crosses the control connections.
+    import skdbn.distributed._backend as coordinator
+
+    X = binary_data(n=400, d=40, dtype=np.float32)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    params = dict(n_components=16, n_iter=2, batch_size=50, sampled_statistics=True,
+                  random_state=0, n_jobs=1)
+    backend.strategy = strategy
+    sent = []
+    send = coordinator.send_array
+    monkeypatch.setattr(coordinator, "send_array", lambda conn, a: (sent.append(a.shape),
+                                                                   send(conn, a)))
+    distributed = BernoulliRBM(**params).fit(mapped)
+    assert sent and all(shape[0] != 400 for shape in sent)
+    assert_same_model(distributed, BernoulliRBM(**params).fit(X))
+
+
 def test_fit_method_starts_and_stops_workers():
     X = binary_data(n=120, d=12)
     backend = DistributedFit(n_workers=2)

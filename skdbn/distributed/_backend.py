@@ -59,10 +59,27 @@ def job_header(backend, rbm, X, n_epochs):
            "n_threads": int(backend.n_threads), "n_epochs": int(n_epochs),
            "seed": rbm._seed, "n_iter": rbm.n_iter_, "shape": X.shape,
            "dtype": np.dtype(X.dtype).str, "memmap": None}
-    if isinstance(X, np.memmap) and getattr(X, "filename", None):
+    mapped = _whole_memmap(X)
+    if mapped is not None:
         # Each host maps the same file instead of receiving the data.
-        job["memmap"] = (X.filename, X.dtype.str, X.shape, int(X.offset))
+        job["memmap"] = (mapped.filename, X.dtype.str, X.shape, int(mapped.offset))
     return job
+
+
+def _whole_memmap(X):
+    """The file-backed np.memmap X is a full view of, or None.
+
+    Validation turns a memmap into a plain ndarray view of it; the memmap
+    is found again through ``base``, and used only if X covers it exactly.
+    """
+    a = X
+    while isinstance(a, np.ndarray) and not isinstance(a, np.memmap):
+        a = a.base
+    if (isinstance(a, np.memmap) and getattr(a, "filename", None)
+            and a.shape == X.shape and a.dtype == X.dtype and X.flags.c_contiguous
+            and a.__array_interface__["data"][0] == X.__array_interface__["data"][0]):
+        return a
+    return None
 
 
 def model_state(rbm):
