@@ -1,7 +1,7 @@
 """
-=============================================
+==============================================
 Training one RBM with several worker processes
-=============================================
+==============================================
 
 :class:`skdbn.DistributedFit` splits an RBM across K workers as in chapter 4
 of Krizhevsky (2009): each worker owns 1/K of the hidden and 1/K of the
