@@ -130,7 +130,7 @@ def test_memory_mapped_data_is_mapped_by_the_workers(backend, strategy, tmp_path
                                                       monkeypatch):
     # A .npy the workers can reach is mapped, not sent: only the model
     # crosses the control connections.
-    import skdbn.distributed._backend as coordinator
+    from skdbn.distributed._transport import Channel
 
     X = binary_data(n=400, d=40, dtype=np.float32)
     np.save(tmp_path / "X.npy", X)
@@ -139,9 +139,9 @@ def test_memory_mapped_data_is_mapped_by_the_workers(backend, strategy, tmp_path
                   random_state=0, n_jobs=1)
     backend.strategy = strategy
     sent = []
-    send = coordinator.send_array
-    monkeypatch.setattr(coordinator, "send_array", lambda conn, a: (sent.append(a.shape),
-                                                                   send(conn, a)))
+    send = Channel.send_array
+    monkeypatch.setattr(Channel, "send_array", lambda self, a: (sent.append(a.shape),
+                                                               send(self, a)))
     distributed = BernoulliRBM(**params).fit(mapped)
     assert sent and all(shape[0] != 400 for shape in sent)
     assert_same_model(distributed, BernoulliRBM(**params).fit(X))

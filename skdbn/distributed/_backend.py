@@ -3,6 +3,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextvars
+from concurrent.futures import ThreadPoolExecutor
 import os
 import secrets
 import socket
@@ -10,11 +11,11 @@ import subprocess
 import sys
 import time
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Listener, wait
+from multiprocessing.connection import Listener
 
 import numpy as np
 
-from ._transport import accept
+from ._transport import Channel, accept
 from ._worker import blocks
 
 _ACTIVE = contextvars.ContextVar("skdbn_distributed_backend", default=None)
@@ -23,25 +24,6 @@ _ACTIVE = contextvars.ContextVar("skdbn_distributed_backend", default=None)
 def active_backend():
     """The DistributedFit of the innermost ``with`` block, or None."""
     return _ACTIVE.get()
-
-
-# -- arrays over an authenticated control connection (no pickle) -----------
-def send_array(conn, a):
-    a = np.ascontiguousarray(a)
-    conn.send(("array", a.dtype.str, a.shape))
-    conn.send_bytes(memoryview(a).cast("B"))
-
-
-def recv_array(conn):
-    kind, dtype, shape = conn.recv()
-    if kind != "array":
-        raise RuntimeError(f"expected an array, got {kind!r}")
-    out = np.empty(shape, dtype=np.dtype(dtype))
-    if out.nbytes:
-        conn.recv_bytes_into(memoryview(out).cast("B"))
-    else:
-        conn.recv_bytes()
-    return out
 
 
 # -- what coordinator and workers exchange about a fit ----------------------
@@ -375,7 +357,7 @@ class _SocketWorkers:
     def _accept(self, n):
         while len(self.conns) < n:
             try:
-                self.conns.append(accept(self.listener, self.backend.timeout))
+                self.conns.append(Channel(accept(self.listener, self.backend.timeout)))
             except socket.timeout:
                 raise TimeoutError(
                     f"DistributedFit: only {len(self.conns)} of {n} workers connected "
@@ -427,13 +409,19 @@ class _SocketWorkers:
         n = len(self.conns)
         vb = blocks(X.shape[1], n)
         job = job_header(backend, rbm, X, n_epochs)
-        for rank, conn in enumerate(self.conns):
+
+        def send_job(rank):
+            conn = self.conns[rank]
             conn.send(("job", job))
             for a in model_state(rbm):
-                send_array(conn, a)
+                conn.send_array(a)
             if job["memmap"] is None:
-                send_array(conn, X if backend.strategy == "replicated"
-                           else X[:, vb[rank]:vb[rank + 1]])
+                conn.send_array(X if backend.strategy == "replicated"
+                                else X[:, vb[rank]:vb[rank + 1]])
+
+        # One thread per worker: the transfers overlap.
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(send_job, range(n)))
         begin = time.perf_counter()
         for epoch in range(n_epochs):
             progress = [self._recv(rank) for rank in range(n)]
@@ -443,7 +431,7 @@ class _SocketWorkers:
         for rank, conn in enumerate(self.conns):
             _, bytes_sent, n_minibatches = self._recv(rank)
             sent.append(bytes_sent)
-            assemble(rbm, rank, n, [recv_array(conn) for _ in SLICE_NAMES])
+            assemble(rbm, rank, n, [conn.recv_array() for _ in SLICE_NAMES])
         backend.bytes_sent_, backend.n_minibatches_ = sent, n_minibatches
         if not rbm._parameters_finite():
             rbm._diverged(rbm.n_iter_ - 1)

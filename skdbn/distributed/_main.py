@@ -3,7 +3,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import os
-import socket
 import sys
 import threading
 import time
@@ -13,8 +12,8 @@ from multiprocessing.connection import Client, Listener
 
 from threadpoolctl import threadpool_limits
 
-from ._backend import STATE_NAMES, data_slice, load_job, recv_array, send_array
-from ._transport import SocketMesh, connect_mesh
+from ._backend import STATE_NAMES, data_slice, load_job
+from ._transport import Channel, SocketMesh, connect_mesh
 from ._worker import Trainer
 
 
@@ -27,8 +26,8 @@ def _watch_parent(pid):
 
 
 def _run_job(conn, mesh, job):
-    state = [recv_array(conn) for _ in STATE_NAMES]
-    rbm, X = load_job(job, state, None if job["memmap"] else recv_array(conn))
+    state = [conn.recv_array() for _ in STATE_NAMES]
+    rbm, X = load_job(job, state, None if job["memmap"] else conn.recv_array())
     X = data_slice(job, X, mesh.rank, mesh.size)
     trainer = Trainer(mesh, rbm, X, job["strategy"], job["sync_every"], job["n_threads"])
     sent = mesh.bytes_sent
@@ -37,7 +36,7 @@ def _run_job(conn, mesh, job):
                            report=lambda *progress: conn.send(("epoch",) + progress))
     conn.send(("result", mesh.bytes_sent - sent, trainer.n_steps))
     for array in trainer.state():
-        send_array(conn, array)
+        conn.send_array(array)
 
 
 def worker(address, authkey, parent=None):
@@ -46,7 +45,7 @@ def worker(address, authkey, parent=None):
     Returns the process exit status.
     """
     try:
-        conn = Client(address, authkey=authkey)
+        conn = Channel(Client(address, authkey=authkey))
     except AuthenticationError:
         print(f"skdbn worker: {address[0]}:{address[1]} refused the authkey "
               "(SKDBN_AUTHKEY must match the coordinator's).", file=sys.stderr)
@@ -58,9 +57,7 @@ def worker(address, authkey, parent=None):
     if parent is not None:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     # Peers reach this worker on the interface it reached the coordinator by.
-    probe = socket.socket(fileno=os.dup(conn.fileno()))
-    host = probe.getsockname()[0]
-    probe.close()
+    host = conn.sock.getsockname()[0]
     listener = Listener((host, 0), authkey=authkey, backlog=64)
     mesh = None
     try:

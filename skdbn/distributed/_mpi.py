@@ -17,7 +17,6 @@ from threadpoolctl import threadpool_limits
 
 from ._backend import (
     SLICE_NAMES,
-    STATE_NAMES,
     assemble,
     data_slice,
     job_header,

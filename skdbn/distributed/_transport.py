@@ -50,6 +50,56 @@ def recv_exact(sock, view):
         got += n
 
 
+class Channel:
+    """A coordinator-worker link: small control messages through an
+    authenticated ``multiprocessing`` connection, arrays as raw bytes through
+    its socket (one copy, and an all-zero array as a flag only).
+
+    Parameters
+    ----------
+    conn : multiprocessing.connection.Connection
+        The connection, after its authkey handshake.
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.sock = socket.socket(fileno=os.dup(conn.fileno()))
+        self.sock.setblocking(True)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send(self, message):
+        self.conn.send(message)
+
+    def recv(self):
+        return self.conn.recv()
+
+    def poll(self, timeout):
+        return self.conn.poll(timeout)
+
+    def send_array(self, a):
+        a = np.ascontiguousarray(a)
+        zero = a.size > 0 and not a.any()
+        # The Connection reads exactly its own frames, so raw bytes may follow.
+        self.conn.send(("array", a.dtype.str, a.shape, zero))
+        if a.size and not zero:
+            self.sock.sendall(memoryview(a).cast("B"))
+
+    def recv_array(self):
+        kind, dtype, shape, zero = self.conn.recv()
+        if kind != "array":
+            raise PeerError(f"expected an array, got {kind!r}")
+        if zero:
+            return np.zeros(shape, np.dtype(dtype))
+        out = np.empty(shape, np.dtype(dtype))
+        if out.size:
+            recv_exact(self.sock, memoryview(out).cast("B"))
+        return out
+
+    def close(self):
+        self.sock.close()
+        self.conn.close()
+
+
 def accept(listener, timeout):
     """``listener.accept()`` that gives up after ``timeout`` seconds.
 
