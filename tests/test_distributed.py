@@ -337,3 +337,10 @@ def test_mpi_rank_that_dies_stops_the_job(tmp_path):
     assert run.returncode != 0
     assert time.monotonic() - begin < 30
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_unknown_worker_host_is_a_clear_error():
+    backend = DistributedFit(hosts=["no-such-host.invalid"], authkey=b"k",
+                             address=f"127.0.0.1:{_free_port()}", timeout=1)
+    with pytest.raises(OSError, match="cannot resolve the worker host"):
+        backend.start()

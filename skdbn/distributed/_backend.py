@@ -3,6 +3,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextvars
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 import os
 import secrets
@@ -313,6 +314,14 @@ class DistributedFit:
             raise
 
 
+def _resolve(host):
+    try:
+        return socket.gethostbyname(host)
+    except OSError as exc:
+        raise OSError(f"DistributedFit: cannot resolve the worker host {host!r}: {exc}") \
+            from None
+
+
 class _SocketWorkers:
     """Local or remote workers joined over TCP, and the fits they run."""
 
@@ -355,9 +364,12 @@ class _SocketWorkers:
             raise
 
     def _accept(self, n):
+        # With hosts: one worker from each entry, from no other address.
+        expected = None if self.backend.hosts is None else Counter(
+            _resolve(host) for host in self.backend.hosts)
         while len(self.conns) < n:
             try:
-                self.conns.append(Channel(accept(self.listener, self.backend.timeout)))
+                conn = accept(self.listener, self.backend.timeout)
             except socket.timeout:
                 raise TimeoutError(
                     f"DistributedFit: only {len(self.conns)} of {n} workers connected "
@@ -365,6 +377,13 @@ class _SocketWorkers:
             except AuthenticationError:
                 # A peer with the wrong authkey: refused, keep waiting.
                 continue
+            peer = self.listener.last_accepted[0]
+            if expected is not None:
+                if expected[peer] == 0:
+                    conn.close()
+                    continue
+                expected[peer] -= 1
+            self.conns.append(Channel(conn))
             self._check_procs()
 
     def _check_procs(self):
