@@ -387,7 +387,7 @@ class _SocketWorkers:
             self._check_procs()
 
     def _check_procs(self):
-        for rank, proc in enumerate(self.procs):
+        for proc in self.procs:
             code = proc.poll()
             if code is not None:
                 raise RuntimeError(

@@ -161,9 +161,9 @@ class Trainer:
         sampled = rbm.sampled_statistics
         binary_vis = not self.sigma.size and rbm.sample_visible
         u0, v_own, u0_own = self._u_space(v)
+        # Hidden states driving the negative phase: the persistent fantasy
+        # particles (updated in place), or the samples of this step.
         chain = self.chain[:m] if rbm.persistent else np.empty((m, n_hid), dtype)
-        if not rbm.persistent:
-            chain = np.ascontiguousarray(chain)
 
         # Positive phase.
         hid_own = np.empty((2 * m, n_own_h), dtype)
@@ -189,7 +189,7 @@ class Trainer:
         error = 0.0
         for s in range(1, rbm.cd_k + 1):
             recon = vis_own[m:]
-            _cd.visible_given_hidden(np.ascontiguousarray(chain), self.P, self.b, self.sigma_k,
+            _cd.visible_given_hidden(chain, self.P, self.b, self.sigma_k,
                                      recon, sample=rbm.sample_visible, key=key,
                                      stream=2 * s - 1, n_threads=n_threads, col0=self.v0,
                                      u_space=True)
@@ -204,7 +204,7 @@ class Trainer:
             last = s == rbm.cd_k
             advance = rbm.persistent or not last
             act = hid_own[m:]
-            self._hidden_input(np.ascontiguousarray(u1), act, _TAG_SUM)
+            self._hidden_input(u1, act, _TAG_SUM)
             own_samples = np.empty((m, n_own_h), dtype) if advance else None
             _cd.hidden_from_input(act, self.c, samples=own_samples, sampled=sampled,
                                   sign=-1 if last else 1, key=key, stream=2 * s,
@@ -232,8 +232,6 @@ class Trainer:
                                 np.zeros(0, dtype), lr, momentum)
         _cd.apply_bias_gradient(self.b, self.b_inc, vis_own, m, True, self.sigma_k, lr,
                                 momentum)
-        if rbm.persistent:
-            self.chain[:m] = chain
         self.since_sync += m
         self.n_steps += 1
         if self.strategy == "replicated" and self.since_sync >= self.sync_every:
