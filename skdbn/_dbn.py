@@ -331,7 +331,9 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         lr = self.up_down_learning_rate
         batch_size = min(rbms[0].batch_size, X.shape[0])
         buffers = top._step_buffers(batch_size)
-        seed = int(rng.randint(np.iinfo(np.int64).max))
+        # The top RBM's CD and the up and down passes draw from separate
+        # seeds, so that no stream of one repeats a stream of the other.
+        seed, pass_seed = (int(s) for s in rng.randint(np.iinfo(np.int64).max, size=2))
         n_batches = int(np.ceil(X.shape[0] / batch_size))
         slices = list(gen_even_slices(X.shape[0], n_batches))
         # Overflow is detected after each epoch and reported as divergence.
@@ -344,8 +346,9 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     if sp.issparse(batch):
                         batch = batch.toarray()
                     key = batch_key(seed, epoch, int(b))
+                    pass_key = batch_key(pass_seed, epoch, int(b))
                     wake = self._stochastic_up_pass(
-                        np.ascontiguousarray(batch, dtype=top.components_.dtype), key,
+                        np.ascontiguousarray(batch, dtype=top.components_.dtype), pass_key,
                         n_threads)
                     m = batch.shape[0]
                     np.copyto(buffers[0][:m], wake[-1])
@@ -354,8 +357,9 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                         # No lower layers: up-down is CD on the single RBM.
                         sq_error += err
                         continue
-                    sleep = self._stochastic_down_pass(buffers[0][m:2 * m], key, n_threads)
-                    sq_error += self._delta_rules(wake, sleep, lr, key, n_threads)
+                    sleep = self._stochastic_down_pass(buffers[0][m:2 * m], pass_key,
+                                                       n_threads)
+                    sq_error += self._delta_rules(wake, sleep, lr, n_threads)
                 error = sq_error / X.shape[0]
                 if not (np.isfinite(error) and self._weights_finite()):
                     for name in [k for k in vars(self) if k.endswith("_")]:
@@ -385,7 +389,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             probs = np.empty((v.shape[0], rbm.n_components), v.dtype)
             samples = np.empty_like(probs)
             _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
-                                     samples=samples, key=key, stream=10 + layer,
+                                     samples=samples, key=key, stream=layer,
                                      n_threads=n_threads)
             states.append(samples)
         return states
@@ -399,7 +403,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             out = np.empty((top_visible.shape[0], self.generative_components_[layer].shape[1]),
                            top_visible.dtype)
             self._generate(layer, states[0], out, sample=layer > 0, key=key,
-                           stream=20 + layer, n_threads=n_threads)
+                           stream=1000 + layer, n_threads=n_threads)
             states.insert(0, out)
         return states
 
@@ -410,7 +414,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                                  out, sample=sample, key=key, stream=stream,
                                  n_threads=n_threads)
 
-    def _delta_rules(self, wake, sleep, lr, key, n_threads):
+    def _delta_rules(self, wake, sleep, lr, n_threads):
         """Generative weights from the wake states, recognition weights from
         the sleep states; returns the bottom layer's squared wake error."""
         m = wake[0].shape[0]
@@ -420,8 +424,8 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             sigma = rbm._sigma
             # Wake: predict layer `layer` from the sampled layer above.
             pred = np.empty_like(wake[layer])
-            self._generate(layer, wake[layer + 1], pred, sample=False, key=key,
-                           stream=0, n_threads=n_threads)
+            self._generate(layer, wake[layer + 1], pred, sample=False, key=0, stream=0,
+                           n_threads=n_threads)
             diff = wake[layer] - pred
             if layer == 0:
                 error = float(np.sum(diff.astype(np.float64) ** 2))
