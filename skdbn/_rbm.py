@@ -188,7 +188,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         )
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
         self.intercept_visible_ = np.zeros(n_features, dtype=dtype)
-        self.h_samples_ = np.zeros((self.batch_size, self.n_components), dtype=dtype)
+        self.h_samples_ = np.zeros((self.batch_size, self.n_components), dtype=dtype,
+                                   order="F")
         self.n_iter_ = 0
         self.reconstruction_errors_ = []
         self._init_sigma(n_features, dtype)
@@ -216,9 +217,12 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         n_hidden, n_features = self.components_.shape
         if self.h_samples_.shape[0] < batch_size:
             self.h_samples_ = np.resize(self.h_samples_, (batch_size, n_hidden))
+        # The kernel keeps the hidden layer unit by unit: h_samples_ is the
+        # transpose of its chain, so Fortran-ordered.
+        self.h_samples_ = np.asfortranarray(self.h_samples_)
         return (
             np.empty((2 * batch_size, n_features), dtype=dtype),
-            np.empty((2 * batch_size, n_hidden), dtype=dtype),
+            np.empty((n_hidden, 2 * batch_size), dtype=dtype),
             np.empty((n_hidden, n_features) if self._learn_sigma() else (0, 0), dtype),
         )
 
@@ -242,7 +246,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             self._sigma,
             vis,
             hid,
-            self.h_samples_,
+            self.h_samples_.T,
             hidden_mean,
             grad,
             m,

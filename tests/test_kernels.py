@@ -128,14 +128,17 @@ def run_both(dtype, gaussian, params, learn_sigma=False, n_threads=2, shape=(10,
         **kw)
     vis = np.empty((2 * m, V), dtype)
     vis[:m] = ker["X"]
-    hid = np.empty((2 * m, H), dtype)
+    # The kernel stores the hidden layer unit by unit (transposed).
+    hid = np.empty((H, 2 * m), dtype)
+    chain = np.ascontiguousarray(ker["chain"].T)
     grad = np.empty((H, V) if learn_sigma else (0, 0), dtype)
     hid_mean = ker["hid_mean"] if kw["sparsity_cost"] > 0 else np.zeros(0, dtype)
     with threadpool_limits(limits=1, user_api="blas"):
         ker_err = _cd.cd_step(
             ker["W"], ker["b"], ker["c"], ker["W_inc"], ker["b_inc"], ker["c_inc"],
-            ker["sigma"], vis, hid, ker["chain"], hid_mean, grad, m,
+            ker["sigma"], vis, hid, chain, hid_mean, grad, m,
             n_threads=n_threads, **kw)
+    ker["chain"] = chain.T
     return ref, ref_err, ker, ker_err, kw
 
 

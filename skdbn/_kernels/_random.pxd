@@ -29,19 +29,32 @@ cdef inline uint64_t row_key(uint64_t key, uint64_t stream, uint64_t row) noexce
     return mix64(key ^ mix64((stream << 40) + row + 0x9E3779B97F4A7C15ULL))
 
 
+cdef inline uint32_t hash32_halves(uint32_t lo, uint32_t hi, uint32_t col) noexcept nogil:
+    # The row key as two 32-bit halves: a loop over rows with the column
+    # fixed then vectorises with 32-bit lanes only.
+    return fmix32(fmix32((col * 0x9E3779B9U) ^ lo) + hi)
+
+
 cdef inline uint32_t hash32(uint64_t rkey, uint32_t col) noexcept nogil:
-    cdef uint32_t x = fmix32((col * 0x9E3779B9U) ^ <uint32_t> rkey)
-    return fmix32(x + <uint32_t> (rkey >> 32))
+    return hash32_halves(<uint32_t> rkey, <uint32_t> (rkey >> 32), col)
+
+
+cdef inline float unit_f(uint32_t h) noexcept nogil:
+    # 24 random bits: every float in [0, 1) on the 2**-24 grid. The signed
+    # conversion vectorises (there is no SSE/AVX2 unsigned one).
+    return <float> <int32_t> (h >> 8) * <float> 5.9604644775390625e-08
+
+
+cdef inline double unit_d(uint32_t h) noexcept nogil:
+    return <double> h * 2.3283064365386963e-10
 
 
 cdef inline float uniform_f(uint64_t rkey, uint32_t col) noexcept nogil:
-    # 24 random bits: every float in [0, 1) on the 2**-24 grid. The signed
-    # conversion vectorises (there is no SSE/AVX2 unsigned one).
-    return <float> <int32_t> (hash32(rkey, col) >> 8) * <float> 5.9604644775390625e-08
+    return unit_f(hash32(rkey, col))
 
 
 cdef inline double uniform_d(uint64_t rkey, uint32_t col) noexcept nogil:
-    return <double> hash32(rkey, col) * 2.3283064365386963e-10
+    return unit_d(hash32(rkey, col))
 
 
 cdef inline double normal(uint64_t rkey, uint32_t col) noexcept nogil:

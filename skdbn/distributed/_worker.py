@@ -91,7 +91,8 @@ class Trainer:
         self.c, self.c_inc = copy(rbm.intercept_hidden_[hs]), copy(rbm._hidden_inc[hs])
         self.sigma = rbm._sigma
         self.sigma_k = copy(self.sigma[vs]) if self.sigma.size else self.sigma
-        self.chain = rbm.h_samples_
+        # The workers' kernels take the chain example by example.
+        self.chain = rbm.h_samples_ = np.ascontiguousarray(rbm.h_samples_)
         self.since_sync = 0
         self.n_steps = 0
 
