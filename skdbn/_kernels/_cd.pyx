@@ -26,7 +26,7 @@ Conventions
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport calloc, free
 
 import numpy as np
 
@@ -42,6 +42,11 @@ cdef inline floating draw_uniform(floating like, uint64_t rk, Py_ssize_t j) noex
         return uniform_f(rk, <unsigned int> j)
     else:
         return uniform_d(rk, <unsigned int> j)
+
+
+# Examples per chunk of precomputed row keys in hidden_block_by_unit.
+cdef enum:
+    KEY_CHUNK = 256
 
 
 cdef inline floating draw_uniform_halves(floating like, uint32_t lo, uint32_t hi,
@@ -154,38 +159,45 @@ cdef void hidden_block_by_unit(floating *act, Py_ssize_t ld, Py_ssize_t cols,
     Row j of ``act`` (stride ``ld``) holds unit j for examples 0..cols-1;
     ``samples`` likewise with stride ``lds``. Units [j0, j1) are done, and
     each element draws the same random number as in :func:`hidden_block`.
+    Examples go in chunks whose row keys are split into 32-bit halves first,
+    so that the loop over examples vectorises.
     """
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i, j, i0, n
     cdef uint64_t rk
     cdef floating p, x, cj
     cdef floating *row
     cdef floating *srow
-    cdef uint32_t *klo = <uint32_t *> malloc(2 * cols * sizeof(uint32_t))
-    cdef uint32_t *khi = klo + cols
-    for i in range(cols):
-        rk = row_key(key, stream, i)
-        klo[i] = <uint32_t> rk
-        khi[i] = <uint32_t> (rk >> 32)
-    for j in range(j0, j1):
-        row = act + j * ld
-        srow = samples + j * lds if samples != NULL else NULL
-        cj = c[j]
-        if sampled:
-            for i in range(cols):
-                p = sigmoid(row[i] + cj)
-                x = draw_uniform_halves(p, klo[i], khi[i], <uint32_t> j) < p
-                row[i] = sign * x
-                if srow != NULL:
-                    srow[i] = x
-        elif srow == NULL:
-            for i in range(cols):
-                row[i] = sign * sigmoid(row[i] + cj)
-        else:
-            for i in range(cols):
-                p = sigmoid(row[i] + cj)
-                row[i] = sign * p
-                srow[i] = draw_uniform_halves(p, klo[i], khi[i], <uint32_t> j) < p
-    free(klo)
+    cdef uint32_t klo[KEY_CHUNK]
+    cdef uint32_t khi[KEY_CHUNK]
+    i0 = 0
+    while i0 < cols:
+        n = cols - i0
+        if n > KEY_CHUNK:
+            n = KEY_CHUNK
+        for i in range(n):
+            rk = row_key(key, stream, i0 + i)
+            klo[i] = <uint32_t> rk
+            khi[i] = <uint32_t> (rk >> 32)
+        for j in range(j0, j1):
+            row = act + j * ld + i0
+            srow = samples + j * lds + i0 if samples != NULL else NULL
+            cj = c[j]
+            if sampled:
+                for i in range(n):
+                    p = sigmoid(row[i] + cj)
+                    x = draw_uniform_halves(p, klo[i], khi[i], <uint32_t> j) < p
+                    row[i] = sign * x
+                    if srow != NULL:
+                        srow[i] = x
+            elif srow == NULL:
+                for i in range(n):
+                    row[i] = sign * sigmoid(row[i] + cj)
+            else:
+                for i in range(n):
+                    p = sigmoid(row[i] + cj)
+                    row[i] = sign * p
+                    srow[i] = draw_uniform_halves(p, klo[i], khi[i], <uint32_t> j) < p
+        i0 += n
 
 
 cdef void scale_block(floating *a, Py_ssize_t ld, Py_ssize_t rows, Py_ssize_t j0,
