@@ -20,9 +20,9 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
 
 from . import BernoulliRBM, DBNTransformer, PretrainedMLPClassifier
+from .utils._threads import single_threaded_blas
 
 # Train/test split, fixed so that runs with different model options compare.
 _TEST_SIZE = 0.2
@@ -346,7 +346,7 @@ def main(argv=None):
     # spinning slows them down badly on a busy machine, and one thread makes
     # their results independent of the core count. The RBM kernels run their
     # own threads (--n-jobs) whatever this limit.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded_blas():
         raw = LogisticRegression(C=args.C, max_iter=_LOGISTIC_MAX_ITER)
         _, seconds = timed(raw.fit, X_train, y_train)
         rows.append(("logistic regression on raw pixels", raw.score(X_test, y_test), seconds))

@@ -14,7 +14,6 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from ._dbn import DBNTransformer
 from ._kernels import _mlp
@@ -26,6 +25,7 @@ from .utils._compat import (
     _openmp_effective_n_threads,
     validate_data,
 )
+from .utils._threads import single_threaded_blas
 
 _CHUNK_ROWS = 4096
 
@@ -292,7 +292,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         acts, deltas = self._scratch(batch_size, dtype), self._scratch(batch_size, dtype)
         n_threads = self._n_threads()
         best, best_params, stall, step = -np.inf, None, 0, 0
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             for epoch in range(self.max_iter):
                 begin = time.perf_counter()
                 order = rng.permutation(n_samples)
@@ -368,7 +368,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             return self._forward(X, self._n_threads())
 
     def predict_log_proba(self, X):

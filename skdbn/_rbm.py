@@ -16,7 +16,6 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state, gen_batches, gen_even_slices
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from ._kernels import _cd
 from .distributed._backend import active_backend
@@ -28,6 +27,7 @@ from .utils._compat import (
     _openmp_effective_n_threads,
     validate_data,
 )
+from .utils._threads import single_threaded_blas
 
 # Rows per block in transform-like methods: bounds the scratch memory of a
 # call on a large (e.g. memory-mapped) input.
@@ -111,7 +111,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         a multithreaded BLAS under them would oversubscribe the cores.
         """
         n_threads = self._n_threads()
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             yield n_threads
 
     @property

@@ -8,18 +8,17 @@ Annealed Importance Sampling (Salakhutdinov & Murray, 2008) for any model.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-import itertools
 from typing import NamedTuple
 
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from ._kernels import _cd
 from ._rbm import GaussianBernoulliRBM
 from .utils._compat import _openmp_effective_n_threads
+from .utils._threads import single_threaded_blas
 
 __all__ = ["AISEstimate", "default_betas", "log_likelihood", "log_partition_ais",
            "log_partition_exact"]
@@ -163,7 +162,7 @@ def log_partition_exact(rbm):
         )
     terms = []
     n_threads = _openmp_effective_n_threads(None, only_physical_cores=False)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded_blas():
         for states in _binary_configurations(n):
             out = np.empty(states.shape[0])
             if sigma is not None:
@@ -258,7 +257,7 @@ def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
     seed = int(check_random_state(random_state).randint(np.iinfo(np.int64).max))
     n_threads = _openmp_effective_n_threads(n_jobs, only_physical_cores=False)
     log_w = np.empty(int(n_runs))
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded_blas():
         _cd.ais_run(rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_,
                     b_base.astype(dtype), sig, betas, log_w, seed, n_threads)
     log_w += log_z_base
