@@ -323,8 +323,21 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         first = not hasattr(self, "rbms_")
         X = self._validate(X, reset=first)
+        layers = self._layers(check_random_state(self.random_state))
         if first:
-            self.rbms_ = self._layers(check_random_state(self.random_state))
+            self.rbms_ = layers
+        else:
+            # The current per-layer values apply, as set_params on an RBM
+            # would; the fitted RBMs keep their seeds.
+            if [r.n_components for r in layers] != [r.n_components for r in self.rbms_]:
+                raise ValueError(
+                    f"hidden_layer_sizes={tuple(self.hidden_layer_sizes)} differs from the "
+                    f"fitted layers {tuple(r.n_components for r in self.rbms_)}; call fit "
+                    "to train a DBN of another shape."
+                )
+            for rbm, layer in zip(self.rbms_, layers):
+                rbm.set_params(**{k: v for k, v in layer.get_params().items()
+                                  if k != "random_state"})
         data = X
         for layer, rbm in enumerate(self.rbms_):
             rbm.partial_fit(data)

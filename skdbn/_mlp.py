@@ -25,9 +25,9 @@ from .utils._compat import (
     _openmp_effective_n_threads,
     validate_data,
 )
-from ._rbm import _check_dtype_range
 from .utils._atomic import atomic_fit
 from .utils._threads import single_threaded_blas
+from .utils._validation import check_dtype_range
 
 _CHUNK_ROWS = 4096
 # The kernel clamps each probability at 1e-300 (a loss of 690.8 nats); a
@@ -244,7 +244,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
 
         self.dbn_ = self._pretrained_dbn(X, rng)
         dtype = self.dbn_.rbms_[0].components_.dtype
-        _check_dtype_range(X, dtype)
+        check_dtype_range(X, dtype)
         X = X.astype(dtype, copy=False)
         self._init_layers(X, codes, dtype)
 
@@ -379,7 +379,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        _check_dtype_range(X, self.coefs_[0].dtype)
+        check_dtype_range(X, self.coefs_[0].dtype)
         with single_threaded_blas():
             return self._forward(X, self._n_threads())
 

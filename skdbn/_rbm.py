@@ -29,6 +29,7 @@ from .utils._compat import (
 )
 from .utils._atomic import atomic_fit
 from .utils._threads import single_threaded_blas
+from .utils._validation import check_dtype_range
 
 # Rows per block in transform-like methods: bounds the scratch memory of a
 # call on a large (e.g. memory-mapped) input.
@@ -43,9 +44,9 @@ _SIGMA_MIN = 1e-3
 # saturation and no update at a sane learning rate brings them back: the
 # fit diverged even though the numbers are still finite.
 _MAX_PARAMETER = 1e6
-# Rows of the float64 random draw per block when initialising the weights,
-# so that a float32 model never holds a float64 copy of itself.
-_INIT_ROWS = 256
+# Values of the float64 random draw per block when initialising the
+# weights (8 MB), so that a model never holds a float64 copy of itself.
+_INIT_BLOCK = 2**20
 
 
 class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -89,7 +90,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         )
         if not self._gaussian:
             _warn_outside_unit_interval(X, type(self).__name__)
-        _check_dtype_range(X, self._model_dtype(X) if reset else self.components_.dtype)
+        check_dtype_range(X, self._model_dtype(X) if reset else self.components_.dtype)
         return X
 
     def _validate_fitted_input(self, X):
@@ -98,7 +99,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         X = validate_data(
             self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
         )
-        _check_dtype_range(X, self.components_.dtype)
+        check_dtype_range(X, self.components_.dtype)
         return X
 
     def _model_dtype(self, X):
@@ -201,7 +202,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         # Drawn block by block straight into the model's dtype: memory stays
         # the model's size (the same numbers as one draw of the whole).
         self.components_ = np.empty((self.n_components, n_features), dtype=dtype)
-        for rows in gen_batches(self.n_components, _INIT_ROWS):
+        for rows in gen_batches(self.n_components, max(1, _INIT_BLOCK // n_features)):
             self.components_[rows] = rng.normal(0, 0.01, (rows.stop - rows.start, n_features))
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
         self.intercept_visible_ = np.zeros(n_features, dtype=dtype)
@@ -376,8 +377,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _diverged(self, epoch):
         reason = self._divergence() or "the reconstruction error became non-finite"
         hint = f"a smaller learning_rate (now {self.learning_rate})"
-        if self._learn_sigma() and self._sigma.size and not np.all(np.isfinite(self._sigma)):
-            hint = f"a smaller sigma_learning_rate (now {self.sigma_learning_rate})"
+        if self._learn_sigma():
+            hint += f" or sigma_learning_rate (now {self.sigma_learning_rate})"
         raise FloatingPointError(
             f"{type(self).__name__} diverged during epoch {epoch + 1}: {reason}. Use "
             f"{hint} and check that the data are scaled; the model was left as it "
@@ -566,7 +567,14 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     out[sl],
                     n_threads=n_threads,
                 )
-        return self._visible_free_energy(X) - out
+        out = self._visible_free_energy(X) - out
+        if not np.all(np.isfinite(out)):
+            raise ValueError(
+                "The free energy of X overflows: X has values too large for this model "
+                "(e.g. far beyond the spread of the training data). Scale the data like "
+                "the training data."
+            )
+        return out
 
 
 class BernoulliRBM(_BaseRBM):
@@ -964,19 +972,3 @@ def _warn_outside_unit_interval(X, name):
             stacklevel=3,
         )
 
-
-def _check_dtype_range(X, dtype):
-    """Refuse values that the cast to the model's dtype would turn into inf."""
-    if X.dtype.itemsize <= np.dtype(dtype).itemsize:
-        return
-    data = X.data if sp.issparse(X) else X
-    if data.size == 0:
-        return
-    limit = float(np.finfo(dtype).max)
-    lo, hi = float(np.min(data)), float(np.max(data))
-    if max(-lo, hi) > limit:
-        raise ValueError(
-            f"X has values up to {max(-lo, hi):.3g}, beyond the range of the model's "
-            f"{np.dtype(dtype).name} ({limit:.3g}). Scale the data (e.g. "
-            "sklearn.preprocessing.StandardScaler) or use dtype='float64'."
-        )

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .utils._atomic import atomic_fit
 from .utils._compat import Interval, _fit_context, validate_data
+from .utils._validation import check_dtype_range
 
 # Smallest default chunk: below a few hundred rows the covariance update
 # (one BLAS syrk per chunk) runs well under its peak.
@@ -211,6 +212,7 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             dtype = X.dtype
         else:
             dtype = self.whitening_.dtype
+            check_dtype_range(X, dtype)
         self._accumulate(X)
         self._update_whitening(dtype)
         return self
