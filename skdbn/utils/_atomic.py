@@ -1,9 +1,14 @@
 """All-or-nothing fits: a fit that raises leaves the estimator as it was."""
 
+import contextvars
 import functools
 
 import numpy as np
 from sklearn.base import BaseEstimator
+
+# Estimators already captured by an enclosing atomic call (a DBN's
+# partial_fit captures its RBMs): their own partial_fit need not copy again.
+_captured = contextvars.ContextVar("skdbn_captured", default=frozenset())
 
 
 def atomic_fit(fresh):
@@ -23,7 +28,11 @@ def atomic_fit(fresh):
     def decorator(method):
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
+            outer = _captured.get()
+            if id(self) in outer:
+                return method(self, *args, **kwargs)
             saved = _shallow(self) if fresh else _capture(self)
+            token = _captured.set(outer | _estimators(saved))
             try:
                 return method(self, *args, **kwargs)
             except BaseException:
@@ -31,10 +40,22 @@ def atomic_fit(fresh):
                 # half-updated weights behind.
                 _restore(saved)
                 raise
+            finally:
+                _captured.reset(token)
 
         return wrapper
 
     return decorator
+
+
+def _estimators(record):
+    """Ids of the estimators whose whole state ``record`` can restore."""
+    kind = record[0]
+    if kind == "estimator" and record[3]:
+        return frozenset({id(record[1])}).union(*map(_estimators, record[3].values()))
+    if kind == "list":
+        return frozenset().union(*map(_estimators, record[3]))
+    return frozenset()
 
 
 def _shallow(estimator):
