@@ -649,7 +649,7 @@ class BernoulliRBM(_BaseRBM):
         Biases of the hidden units.
     intercept_visible_ : ndarray of shape (n_features,)
         Biases of the visible units.
-    h_samples_ : ndarray of shape (batch_size, n_components)
+    h_samples_ : ndarray of shape (min(batch_size, n_samples), n_components)
         Hidden states of the negative chain (the fantasy particles for PCD).
     n_iter_ : int
         Number of epochs run (``partial_fit`` calls count one each).
@@ -825,7 +825,7 @@ class GaussianBernoulliRBM(_BaseRBM):
         Means of the visible units when all hidden units are off.
     sigma_ : ndarray of shape (n_features,)
         Standard deviation of each visible unit (fixed or learned).
-    h_samples_ : ndarray of shape (batch_size, n_components)
+    h_samples_ : ndarray of shape (min(batch_size, n_samples), n_components)
         Hidden states of the negative chain.
     n_iter_ : int
         Number of epochs run.
