@@ -362,17 +362,21 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
         min / max rather than abs: no temporary the size of the model.
         """
-        bounded = (self.components_, self.intercept_hidden_)
-        if not self._gaussian:
-            bounded += (self.intercept_visible_,)
-        for a in (*bounded, self.intercept_visible_, self._sigma):
-            if a.size and not (np.isfinite(a.min()) and np.isfinite(a.max())):
+        # Visible biases and sigma of Gaussian units follow the data's scale.
+        bounded = (True, True, not self._gaussian, False)
+        arrays = (self.components_, self.intercept_hidden_, self.intercept_visible_,
+                  self._sigma)
+        reason = None
+        for a, bound in zip(arrays, bounded):
+            if not a.size:
+                continue
+            lo, hi = float(a.min()), float(a.max())
+            if not (np.isfinite(lo) and np.isfinite(hi)):
                 return "the parameters became non-finite"
-        for a in bounded:
-            if a.size and max(-float(a.min()), float(a.max())) > _MAX_PARAMETER:
-                return (f"the weights grew beyond {_MAX_PARAMETER:g}, where every "
-                        "hidden unit is saturated")
-        return None
+            if bound and max(-lo, hi) > _MAX_PARAMETER:
+                reason = (f"the weights grew beyond {_MAX_PARAMETER:g}, where every "
+                          "hidden unit is saturated")
+        return reason
 
     def _diverged(self, epoch):
         reason = self._divergence() or "the reconstruction error became non-finite"
@@ -971,4 +975,3 @@ def _warn_outside_unit_interval(X, name):
             UserWarning,
             stacklevel=3,
         )
-
