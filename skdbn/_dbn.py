@@ -8,8 +8,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state, gen_even_slices
-from sklearn.utils import check_scalar
+from sklearn.utils import check_random_state, check_scalar, gen_even_slices
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._kernels import _cd
