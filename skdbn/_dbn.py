@@ -8,13 +8,20 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state, gen_even_slices
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import check_random_state, check_scalar, gen_even_slices
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._kernels import _cd
 from ._kernels._random import batch_key
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
-from .utils._compat import Interval, StrOptions, _fit_context, validate_data
+from .utils._atomic import atomic_fit
+from .utils._compat import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    _fit_context,
+    validate_data,
+)
 
 # Parameters that may be given once for all layers or once per layer.
 _PER_LAYER = ("learning_rate", "n_iter", "batch_size", "cd_k", "persistent",
@@ -215,6 +222,26 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return GaussianBernoulliRBM(sigma=self.sigma, **params)
         return BernoulliRBM(**params)
 
+    def _layers(self, rng):
+        """Unfitted RBMs of every layer, each validated before any is fitted.
+
+        A list gives one value per layer, which ``_parameter_constraints``
+        cannot check: each layer's RBM checks its own.
+        """
+        rbms = []
+        for layer in range(len(self._sizes())):
+            rbm = self._layer_params(layer)
+            try:
+                rbm._validate_params()
+            except InvalidParameterError as exc:
+                raise InvalidParameterError(
+                    f"Layer {layer} of {type(self).__name__} (hidden_layer_sizes"
+                    f"[{layer}]) got an invalid value: {exc} Give one valid value for "
+                    "all layers or one valid value per layer."
+                ) from None
+            rbms.append(rbm.set_params(random_state=rng.randint(np.iinfo(np.int32).max)))
+        return rbms
+
     def _sizes(self):
         sizes = tuple(self.hidden_layer_sizes)
         if not sizes or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
@@ -240,6 +267,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     # ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit(fresh=True)
     def fit(self, X, y=None):
         """Train the RBMs greedily, bottom to top.
 
@@ -257,14 +285,13 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         X = self._validate(X, reset=True)
         rng = check_random_state(self.random_state)
+        rbms = self._layers(rng)
         self.rbms_ = []
         data = X
-        for layer in range(len(self._sizes())):
-            rbm = self._layer_params(layer)
-            rbm.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+        for layer, rbm in enumerate(rbms):
             rbm.fit(data)
             self.rbms_.append(rbm)
-            if layer < len(self._sizes()) - 1:
+            if layer < len(rbms) - 1:
                 data = rbm.transform(data)
         self._tie_generative_weights()
         if self.up_down_iter > 0:
@@ -272,6 +299,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit(fresh=False)
     def partial_fit(self, X, y=None):
         """One epoch of every layer on a chunk, bottom to top.
 
@@ -294,13 +322,21 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         first = not hasattr(self, "rbms_")
         X = self._validate(X, reset=first)
+        layers = self._layers(check_random_state(self.random_state))
         if first:
-            rng = check_random_state(self.random_state)
-            self.rbms_ = [
-                self._layer_params(layer).set_params(
-                    random_state=rng.randint(np.iinfo(np.int32).max))
-                for layer in range(len(self._sizes()))
-            ]
+            self.rbms_ = layers
+        else:
+            # The current per-layer values apply, as set_params on an RBM
+            # would; the fitted RBMs keep their seeds.
+            if [r.n_components for r in layers] != [r.n_components for r in self.rbms_]:
+                raise ValueError(
+                    f"hidden_layer_sizes={tuple(self.hidden_layer_sizes)} differs from the "
+                    f"fitted layers {tuple(r.n_components for r in self.rbms_)}; call fit "
+                    "to train a DBN of another shape."
+                )
+            for rbm, layer in zip(self.rbms_, layers):
+                rbm.set_params(**{k: v for k, v in layer.get_params().items()
+                                  if k != "random_state"})
         data = X
         for layer, rbm in enumerate(self.rbms_):
             rbm.partial_fit(data)
@@ -362,12 +398,11 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     sq_error += self._delta_rules(wake, sleep, lr, n_threads)
                 error = sq_error / X.shape[0]
                 if not (np.isfinite(error) and self._weights_finite()):
-                    for name in [k for k in vars(self) if k.endswith("_")]:
-                        delattr(self, name)
                     raise FloatingPointError(
                         f"Up-down fine-tuning diverged in epoch {epoch + 1}: the weights "
-                        f"became non-finite with up_down_learning_rate={lr}. Use a "
-                        "smaller up_down_learning_rate; the model was left unfitted."
+                        f"became non-finite or beyond any useful size with "
+                        f"up_down_learning_rate={lr}. Use a smaller up_down_learning_rate; "
+                        "the model was left as it was before this call."
                     )
                 self.up_down_errors_.append(error)
                 if self.verbose:
@@ -377,7 +412,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _weights_finite(self):
         return all(rbm._parameters_finite() for rbm in self.rbms_) and all(
-            np.isfinite(np.sum(a, dtype=np.float64))
+            np.isfinite(a.min()) and np.isfinite(a.max())
             for a in self.generative_components_ + self.generative_intercepts_)
 
     def _stochastic_up_pass(self, v, key, n_threads):
@@ -486,13 +521,13 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         top = self.rbms_[-1]
-        data = np.asarray(X, dtype=top.components_.dtype)
-        if data.ndim != 2 or data.shape[1] != top.n_components:
+        data = check_array(X, dtype=top.components_.dtype, order="C",
+                           input_name="X of inverse_transform")
+        if data.shape[1] != top.n_components:
             raise ValueError(
                 f"X has shape {data.shape}; inverse_transform expects "
                 f"(n_samples, {top.n_components}) top-layer activations."
             )
-        data = np.ascontiguousarray(data)
         with top._kernel_threads() as n_threads:
             data = top._visible_from_hidden(data, n_threads)
             for layer in reversed(range(len(self.rbms_) - 1)):
@@ -525,8 +560,8 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Generated data (visible means).
         """
         check_is_fitted(self)
-        if int(n_samples) < 1 or int(n_gibbs) < 0:
-            raise ValueError("n_samples must be >= 1 and n_gibbs >= 0.")
+        n_samples = check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        n_gibbs = check_scalar(n_gibbs, "n_gibbs", Integral, min_val=0)
         seed = int(check_random_state(random_state).randint(np.iinfo(np.int64).max))
         top = self.rbms_[-1]
         dtype = top.components_.dtype

@@ -25,9 +25,14 @@ from .utils._compat import (
     _openmp_effective_n_threads,
     validate_data,
 )
+from .utils._atomic import atomic_fit
 from .utils._threads import single_threaded_blas
+from .utils._validation import check_dtype_range
 
 _CHUNK_ROWS = 4096
+# The kernel clamps each probability at 1e-300 (a loss of 690.8 nats); a
+# mean loss of half that means the network has stopped predicting.
+_MAX_LOSS = -0.5 * np.log(1e-300)
 
 
 class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
@@ -210,6 +215,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @atomic_fit(fresh=True)
     def fit(self, X, y):
         """Pretrain (if needed), initialise the output layer, fine-tune.
 
@@ -238,6 +244,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
 
         self.dbn_ = self._pretrained_dbn(X, rng)
         dtype = self.dbn_.rbms_[0].components_.dtype
+        check_dtype_range(X, dtype)
         X = X.astype(dtype, copy=False)
         self._init_layers(X, codes, dtype)
 
@@ -313,10 +320,14 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
                     )
                     loss += batch_loss * m
                 loss /= n_samples
-                if not np.isfinite(loss):
+                finite = all(np.isfinite(a.min()) and np.isfinite(a.max())
+                             for a in self.coefs_ + self.intercepts_)
+                if not (finite and np.isfinite(loss) and loss < _MAX_LOSS):
                     raise FloatingPointError(
-                        f"Fine-tuning diverged in epoch {epoch + 1} (loss {loss}); use a "
-                        "smaller learning_rate_init."
+                        f"Fine-tuning diverged in epoch {epoch + 1} (loss {loss:.6g}"
+                        f"{'' if finite else ', non-finite weights'}); use a smaller "
+                        f"learning_rate_init (now {self.learning_rate_init}). The "
+                        "classifier was left as it was before this call."
                     )
                 self.loss_curve_.append(loss)
                 self.n_iter_ = epoch + 1
@@ -368,6 +379,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        check_dtype_range(X, self.coefs_[0].dtype)
         with single_threaded_blas():
             return self._forward(X, self._n_threads())
 

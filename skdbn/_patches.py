@@ -222,7 +222,7 @@ def merge_patch_rbms(
         dtype
     )
     merged._hidden_mean = np.concatenate([r._hidden_mean for r in every]).astype(dtype)
-    merged._components_inc = np.zeros_like(merged.components_)
+    merged._components_inc = np.zeros(merged.components_.shape, merged.components_.dtype)
     merged._visible_inc = np.zeros_like(merged.intercept_visible_)
     merged._hidden_inc = np.zeros_like(merged.intercept_hidden_)
     merged._seed = int(check_random_state(merged.random_state).randint(np.iinfo(np.int64).max))

@@ -27,7 +27,9 @@ from .utils._compat import (
     _openmp_effective_n_threads,
     validate_data,
 )
+from .utils._atomic import atomic_fit
 from .utils._threads import single_threaded_blas
+from .utils._validation import check_dtype_range
 
 # Rows per block in transform-like methods: bounds the scratch memory of a
 # call on a large (e.g. memory-mapped) input.
@@ -38,6 +40,13 @@ _INFERENCE_EPOCH = 2**62
 # Floor of a learned visible standard deviation (data are expected to be
 # standardised or whitened, so sigma lives near 1).
 _SIGMA_MIN = 1e-3
+# Weights or hidden biases beyond this put every sigmoid input far past
+# saturation and no update at a sane learning rate brings them back: the
+# fit diverged even though the numbers are still finite.
+_MAX_PARAMETER = 1e6
+# Values of the float64 random draw per block when initialising the
+# weights (8 MB), so that a model never holds a float64 copy of itself.
+_INIT_BLOCK = 2**20
 
 
 class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -81,14 +90,17 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         )
         if not self._gaussian:
             _warn_outside_unit_interval(X, type(self).__name__)
+        check_dtype_range(X, self._model_dtype(X) if reset else self.components_.dtype)
         return X
 
     def _validate_fitted_input(self, X):
         """check_is_fitted + validation of X for the inference methods."""
         check_is_fitted(self)
-        return validate_data(
+        X = validate_data(
             self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
         )
+        check_dtype_range(X, self.components_.dtype)
+        return X
 
     def _model_dtype(self, X):
         if self.dtype is None:
@@ -128,6 +140,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     # Fitting
     # ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit(fresh=True)
     def fit(self, X, y=None):
         """Fit the model to the data X by ``n_iter`` passes of CD-k / PCD.
 
@@ -150,9 +163,11 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         X = self._validate_X(X, reset=True)
         self._initialize(X)
         self._run_epochs(X, self.n_iter)
+        self._check_saturation(X)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit(fresh=False)
     def partial_fit(self, X, y=None):
         """Fit the model on one chunk of data: one pass over its minibatches.
 
@@ -177,25 +192,31 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if first:
             self._initialize(X)
         self._run_epochs(X, 1)
+        self._check_saturation(X)
         return self
 
     def _initialize(self, X):
         n_features = X.shape[1]
         dtype = self._model_dtype(X)
         rng = check_random_state(self.random_state)
-        self.components_ = rng.normal(0, 0.01, (self.n_components, n_features)).astype(
-            dtype
-        )
+        # Drawn block by block straight into the model's dtype: memory stays
+        # the model's size (the same numbers as one draw of the whole).
+        self.components_ = np.empty((self.n_components, n_features), dtype=dtype)
+        for rows in gen_batches(self.n_components, max(1, _INIT_BLOCK // n_features)):
+            self.components_[rows] = rng.normal(0, 0.01, (rows.stop - rows.start, n_features))
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
         self.intercept_visible_ = np.zeros(n_features, dtype=dtype)
-        self.h_samples_ = np.zeros((self.batch_size, self.n_components), dtype=dtype,
-                                   order="F")
+        # One chain per row of the largest minibatch this data can give.
+        self.h_samples_ = np.zeros((min(self.batch_size, X.shape[0]), self.n_components),
+                                   dtype=dtype, order="F")
         self.n_iter_ = 0
         self.reconstruction_errors_ = []
         self._init_sigma(n_features, dtype)
         # Seed of the counter-based generator used for every sample.
         self._seed = int(rng.randint(np.iinfo(np.int64).max))
-        self._components_inc = np.zeros_like(self.components_)
+        # np.zeros, not zeros_like: calloc'd pages that plain CD never
+        # writes cost no memory.
+        self._components_inc = np.zeros(self.components_.shape, dtype=dtype)
         self._visible_inc = np.zeros_like(self.intercept_visible_)
         self._hidden_inc = np.zeros_like(self.intercept_hidden_)
         self._hidden_mean = np.full(self.n_components, self.sparsity_target, dtype=dtype)
@@ -268,9 +289,10 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _start_epoch(self, epoch):
         """Momentum of ``epoch``; clears stale increments when it is unused."""
         momentum = self._momentum_at(epoch)
-        if momentum == 0 and self.weight_decay == 0:
+        if momentum == 0 and self.weight_decay == 0 and self._components_inc.any():
             # The kernel then writes straight into W; stale increments must
-            # not leak into a later momentum step.
+            # not leak into a later momentum step. (Only if there are any:
+            # filling untouched zero pages would make them resident.)
             self._components_inc.fill(0)
         return momentum
 
@@ -313,7 +335,10 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     # The kernel's error compares data with fantasy particles;
                     # report a real reconstruction of the last minibatch.
                     last = X[slices[order[-1]]]
-                    recon = self.reconstruct(last)
+                    # The kernels directly: X is validated already, and
+                    # reconstruct() would re-check its feature names.
+                    recon = self._visible_from_hidden(
+                        self._hidden_probs(last, n_threads), n_threads)
                     diff = (last.toarray() if sp.issparse(last) else last) - recon
                     error = float(np.sum(diff.astype(np.float64) ** 2)) / last.shape[0]
                 else:
@@ -330,20 +355,72 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return 0.0
 
     def _parameters_finite(self):
-        return all(
-            np.isfinite(np.sum(a, dtype=np.float64))
-            for a in (self.components_, self.intercept_hidden_, self.intercept_visible_, self._sigma)
-        )
+        return self._divergence() is None
+
+    def _divergence(self):
+        """Why the parameters show a diverged fit, or None if they do not.
+
+        min / max rather than abs: no temporary the size of the model.
+        """
+        # Visible biases and sigma of Gaussian units follow the data's scale.
+        bounded = (True, True, not self._gaussian, False)
+        arrays = (self.components_, self.intercept_hidden_, self.intercept_visible_,
+                  self._sigma)
+        reason = None
+        for a, bound in zip(arrays, bounded):
+            if not a.size:
+                continue
+            lo, hi = float(a.min()), float(a.max())
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                return "the parameters became non-finite"
+            if bound and max(-lo, hi) > _MAX_PARAMETER:
+                reason = (f"the weights grew beyond {_MAX_PARAMETER:g}, where every "
+                          "hidden unit is saturated")
+        return reason
 
     def _diverged(self, epoch):
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-            delattr(self, name)
+        reason = self._divergence() or "the reconstruction error became non-finite"
+        hint = f"a smaller learning_rate (now {self.learning_rate})"
+        if self._learn_sigma():
+            hint += f" or sigma_learning_rate (now {self.sigma_learning_rate})"
         raise FloatingPointError(
-            f"{type(self).__name__} diverged during epoch {epoch + 1}: the weights "
-            f"became non-finite with learning_rate={self.learning_rate}. Use a "
-            "smaller learning_rate (and check that the data are scaled); the "
-            "model was left unfitted."
+            f"{type(self).__name__} diverged during epoch {epoch + 1}: {reason}. Use "
+            f"{hint} and check that the data are scaled; the model was left as it "
+            "was before this call."
         )
+
+    def _check_saturation(self, X):
+        """Warn when the fitted model is useless on the first minibatch of X."""
+        batch = X[: min(self.batch_size, X.shape[0])]
+        if sp.issparse(batch):
+            batch = batch.toarray()
+        batch = np.asarray(batch)
+        name = type(self).__name__
+        if batch.shape[0] >= 2:
+            with self._kernel_threads() as n_threads:
+                probs = self._hidden_probs(batch, n_threads)
+            constant = np.all(probs < 1e-3, axis=0) | np.all(probs > 1 - 1e-3, axis=0)
+            if np.all(constant):
+                warnings.warn(
+                    f"{name} is saturated: every hidden unit is always on or always off "
+                    "on the training data, so transform gives constant features. Use a "
+                    f"smaller learning_rate (now {self.learning_rate}) and check that "
+                    "the data are scaled.",
+                    UserWarning,
+                    stacklevel=5,
+                )
+        if self._learn_sigma():
+            spread = float(np.max(batch) - np.min(batch)) if batch.size else 0.0
+            if float(self._sigma.max()) > 10 * max(spread, _SIGMA_MIN):
+                warnings.warn(
+                    f"{name} learned a visible standard deviation of "
+                    f"{float(self._sigma.max()):.3g}, far beyond the spread of the data "
+                    f"({spread:.3g}): the model ignores its input. Use a smaller "
+                    f"sigma_learning_rate (now {self.sigma_learning_rate}) and "
+                    "standardise the data.",
+                    UserWarning,
+                    stacklevel=5,
+                )
 
     # ------------------------------------------------------------------
     # Inference
@@ -494,7 +571,14 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     out[sl],
                     n_threads=n_threads,
                 )
-        return self._visible_free_energy(X) - out
+        out = self._visible_free_energy(X) - out
+        if not np.all(np.isfinite(out)):
+            raise ValueError(
+                "The free energy of X overflows: X has values too large for this model "
+                "(e.g. far beyond the spread of the training data). Scale the data like "
+                "the training data."
+            )
+        return out
 
 
 class BernoulliRBM(_BaseRBM):
@@ -569,7 +653,7 @@ class BernoulliRBM(_BaseRBM):
         Biases of the hidden units.
     intercept_visible_ : ndarray of shape (n_features,)
         Biases of the visible units.
-    h_samples_ : ndarray of shape (batch_size, n_components)
+    h_samples_ : ndarray of shape (min(batch_size, n_samples), n_components)
         Hidden states of the negative chain (the fantasy particles for PCD).
     n_iter_ : int
         Number of epochs run (``partial_fit`` calls count one each).
@@ -745,7 +829,7 @@ class GaussianBernoulliRBM(_BaseRBM):
         Means of the visible units when all hidden units are off.
     sigma_ : ndarray of shape (n_features,)
         Standard deviation of each visible unit (fixed or learned).
-    h_samples_ : ndarray of shape (batch_size, n_components)
+    h_samples_ : ndarray of shape (min(batch_size, n_samples), n_components)
         Hidden states of the negative chain.
     n_iter_ : int
         Number of epochs run.

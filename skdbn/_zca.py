@@ -12,7 +12,9 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import gen_batches
 from sklearn.utils.validation import check_is_fitted
 
+from .utils._atomic import atomic_fit
 from .utils._compat import Interval, _fit_context, validate_data
+from .utils._validation import check_dtype_range
 
 # Smallest default chunk: below a few hundred rows the covariance update
 # (one BLAS syrk per chunk) runs well under its peak.
@@ -152,6 +154,7 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit(fresh=True)
     def fit(self, X, y=None):
         """Compute the mean, covariance and whitening matrix of X.
 
@@ -180,6 +183,7 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit(fresh=False)
     def partial_fit(self, X, y=None):
         """Add a chunk of samples to the covariance and recompute the whitening.
 
@@ -208,6 +212,7 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             dtype = X.dtype
         else:
             dtype = self.whitening_.dtype
+            check_dtype_range(X, dtype)
         self._accumulate(X)
         self._update_whitening(dtype)
         return self
@@ -235,6 +240,12 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _accumulate(self, X):
         """Merge the rows of X into the running mean and scatter matrix."""
+        if not (self._scatter.flags.writeable and self._scatter.flags.f_contiguous):
+            # e.g. a model loaded with joblib.load(mmap_mode="r"): BLAS would
+            # write through the read-only mapping.
+            self._scatter = np.array(self._scatter, order="F")
+        if not self._mean.flags.writeable:
+            self._mean = np.array(self._mean)
         n_features = X.shape[1]
         rows = self._batch_rows(n_features)
         buffer = np.empty((min(rows, X.shape[0]), n_features))
@@ -257,6 +268,13 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self._scatter = dsyr(n_a * m / n, delta, lower=0, a=self._scatter, overwrite_a=1)
             self._mean += delta * (m / n)
             self.n_samples_seen_ = n
+        if not (np.all(np.isfinite(self._mean)) and np.all(np.isfinite(np.diag(self._scatter)))):
+            # |S_ij| <= sqrt(S_ii S_jj): a finite diagonal bounds the rest.
+            raise ValueError(
+                "The covariance of X overflows float64: X has values too large "
+                f"(up to {float(np.max(np.abs(X))):.3g}). Scale the data first, e.g. "
+                "with sklearn.preprocessing.StandardScaler."
+            )
 
     def _update_whitening(self, dtype):
         """Eigendecompose the covariance and build the whitening matrices."""
@@ -283,7 +301,7 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     f"n_drop >= {n_features - rank} to delete them silently, or "
                     "epsilon > 0 to keep them.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=5,
                 )
                 n_keep = rank
 
@@ -349,4 +367,9 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             np.matmul(chunk, matrix, out=out[sl])
             if after is not None:
                 out[sl] += after
+        if not (np.isfinite(out.min()) and np.isfinite(out.max())) if out.size else False:
+            raise ValueError(
+                "The result overflows: X has values too large for this whitener. "
+                "Scale the data like the training data."
+            )
         return out

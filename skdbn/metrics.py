@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.special import logsumexp
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._kernels import _cd
@@ -234,7 +234,7 @@ def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
     dtype = rbm.components_.dtype
     betas = default_betas() if betas is None else np.asarray(betas, dtype=np.float64)
     if (betas.ndim != 1 or betas.size < 2 or betas[0] != 0 or betas[-1] != 1
-            or np.any(np.diff(betas) <= 0)):
+            or not np.all(np.diff(betas) > 0)):
         raise ValueError("betas must increase strictly from 0 to 1.")
     if int(n_runs) < 2:
         raise ValueError(f"n_runs must be at least 2, got {n_runs}.")
@@ -243,8 +243,8 @@ def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
         if X is None:
             b_base = np.zeros(n_visible)
         else:
-            X = np.asarray(X, dtype=np.float64)
-            if X.ndim != 2 or X.shape[1] != n_visible:
+            X = check_array(X, dtype=np.float64, input_name="X")
+            if X.shape[1] != n_visible:
                 raise ValueError(f"X must have shape (n_samples, {n_visible}).")
             p = (X.sum(0) + 1) / (X.shape[0] + 2)
             b_base = np.log(p) - np.log1p(-p)

@@ -1,5 +1,7 @@
 """BLAS held to one thread while skdbn's kernels run their own threads."""
 
+import threading
+from contextlib import contextmanager
 from functools import cache
 
 from threadpoolctl import ThreadpoolController
@@ -17,10 +19,33 @@ def _controller():
     return ThreadpoolController()
 
 
+# The BLAS thread count is process-wide, but calls come from many Python
+# threads whose limits end in any order: each restoring the count it saw on
+# entry would leave the one of an overlapping call (1) behind. The first
+# caller in limits and remembers the original; the last one out restores it.
+_lock = threading.Lock()
+_holders = 0
+_limiter = None
+
+
+@contextmanager
 def single_threaded_blas():
     """Context manager: every BLAS loaded at first use limited to one thread.
 
     The kernels split their products across OpenMP threads themselves, so a
-    multithreaded BLAS under them would oversubscribe the cores.
+    multithreaded BLAS under them would oversubscribe the cores. Safe to
+    enter from several threads at once and to nest.
     """
-    return _controller().limit(limits=1, user_api="blas")
+    global _holders, _limiter
+    with _lock:
+        if _holders == 0:
+            _limiter = _controller().limit(limits=1, user_api="blas")
+        _holders += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _holders -= 1
+            if _holders == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
