@@ -220,7 +220,8 @@ class DistributedFit:
     n_jobs : int, default=1
         Kernel threads in each worker; -1 uses all the worker's cores.
     timeout : float, default=60.0
-        Seconds to wait for the workers to connect; the deadline of each
+        Seconds to wait for the workers to connect (local workers get 30 s
+        more to start, and one that exits is reported at once); the deadline of each
         handshake; and how long any send or receive may go without
         progress (a worker's message included) before the fit is declared
         hung.
@@ -431,6 +432,10 @@ def _resolve(host):
 
 
 
+# Seconds local workers get, on top of the timeout, to start.
+_LOCAL_START_SECONDS = 30.0
+
+
 # The command of a local worker (it reads the authkey from SKDBN_AUTHKEY).
 def _worker_command(address):
     return [sys.executable, "-m", "skdbn.distributed", "worker", "--connect", address,
@@ -489,7 +494,10 @@ class _SocketWorkers:
 
             gate = Gate(self.listener, self.authkey, self.timeout, greet=_read_hello,
                         admit=admit, ssl_context=backend.ssl_context)
-            deadline = time.monotonic() + self.timeout
+            # Local workers get time to start Python and import skdbn on a
+            # busy machine; if one dies, _check_procs says so at once.
+            wait = self.timeout + (_LOCAL_START_SECONDS if local else 0)
+            deadline = time.monotonic() + wait
             addresses = []
             while len(self.conns) < n:
                 try:
@@ -498,7 +506,7 @@ class _SocketWorkers:
                 except TimeoutError:
                     raise TimeoutError(
                         f"DistributedFit: only {len(self.conns)} of {n} workers connected "
-                        f"within {self.timeout} s.") from None
+                        f"within {wait:g} s.") from None
                 if expected is not None:
                     if expected[peer[0]] == 0:
                         conn.close()

@@ -146,33 +146,42 @@ def _recv_bytes(sock, n, deadline):
     return bytes(buf)
 
 
+# The connecting side speaks first, so that a client and a server that
+# disagree about TLS fail at once instead of both waiting for a deadline:
+#   client -> server: greeting, client nonce
+#   server -> client: greeting, server nonce, MAC("server", both nonces)
+#   client -> server: MAC("client", both nonces)
+#   server -> client: one byte of acceptance (or it closes the connection)
+# The role in each MAC keeps a reply from being reflected to its sender.
 def server_handshake(sock, key, deadline):
     """Accepting side of the mutual challenge; raises on any failure."""
-    nonce = secrets.token_bytes(_NONCE)
-    send_all(sock, _GREETING + nonce, deadline)
-    reply = _recv_bytes(sock, len(_GREETING) + 2 * _NONCE, deadline)
-    _check_greeting(reply)
-    peer_nonce, mac = reply[8:8 + _NONCE], reply[8 + _NONCE:]
+    hello = _recv_bytes(sock, len(_GREETING) + _NONCE, deadline)
+    _check_greeting(hello)
+    peer_nonce, nonce = hello[8:], secrets.token_bytes(_NONCE)
+    send_all(sock, _GREETING + nonce + _mac(key, b"server", peer_nonce, nonce), deadline)
+    mac = _recv_bytes(sock, _NONCE, deadline)
     if not hmac.compare_digest(mac, _mac(key, b"client", nonce, peer_nonce)):
         raise AuthenticationError("wrong authkey")
-    send_all(sock, _mac(key, b"server", peer_nonce, nonce), deadline)
+    send_all(sock, b"\x01", deadline)
 
 
 def client_handshake(sock, key, deadline):
     """Connecting side of the mutual challenge; raises on any failure."""
+    nonce = secrets.token_bytes(_NONCE)
+    send_all(sock, _GREETING + nonce, deadline)
     try:
-        greeting = _recv_bytes(sock, len(_GREETING) + _NONCE, deadline)
-    except EOFError:
-        raise HandshakeError("the peer closed the connection before the handshake") from None
-    _check_greeting(greeting)
-    peer_nonce, nonce = greeting[8:], secrets.token_bytes(_NONCE)
-    send_all(sock, _GREETING + nonce + _mac(key, b"client", peer_nonce, nonce), deadline)
-    try:
-        proof = _recv_bytes(sock, _NONCE, deadline)
+        reply = _recv_bytes(sock, len(_GREETING) + 2 * _NONCE, deadline)
     except (EOFError, ConnectionResetError):
-        raise AuthenticationError("the peer refused the authkey") from None
+        raise HandshakeError("the peer closed the connection during the handshake") from None
+    _check_greeting(reply)
+    peer_nonce, proof = reply[8:8 + _NONCE], reply[8 + _NONCE:]
+    send_all(sock, _mac(key, b"client", peer_nonce, nonce), deadline)
     if not hmac.compare_digest(proof, _mac(key, b"server", nonce, peer_nonce)):
         raise AuthenticationError("the peer does not know the authkey")
+    try:
+        _recv_bytes(sock, 1, deadline)
+    except (EOFError, ConnectionResetError):
+        raise AuthenticationError("the peer refused the authkey") from None
 
 
 def _tune(sock):
