@@ -452,24 +452,38 @@ def test_bad_parameters_are_refused_before_any_socket_or_worker(monkeypatch, kwa
 
 
 def test_n_threads_is_deprecated_for_n_jobs():
+    from skdbn.distributed._backend import job_header
+
     X = binary_data()
     params = dict(n_components=6, n_iter=1, batch_size=20, sampled_statistics=True,
                   random_state=0, n_jobs=1)
+    old = DistributedFit(n_workers=2, n_threads=2)
     with pytest.warns(FutureWarning, match="use n_jobs"):
-        old = DistributedFit(n_workers=2, n_threads=2).fit(BernoulliRBM(**params), X)
+        rbm = old.fit(BernoulliRBM(**params), X)
+    assert_array_equal(rbm.components_, BernoulliRBM(**params).fit(X).components_)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
-        new = DistributedFit(n_workers=2, n_jobs=2).fit(BernoulliRBM(**params), X)
-    assert_array_equal(old.components_, new.components_)
+        assert job_header(DistributedFit(n_jobs=2), rbm, X, 1)["n_jobs"] == 2
+    assert job_header(old, rbm, X, 1)["n_jobs"] == 2
     with pytest.warns(FutureWarning), pytest.raises(ValueError, match="n_jobs"):
         DistributedFit(n_threads=0).start()
 
 
-def test_sparsity_under_distributed_fit_is_refused_as_documented():
+def test_sparsity_under_distributed_fit_is_refused_as_documented(monkeypatch):
     X = binary_data()
-    with DistributedFit(n_workers=2):
-        with pytest.raises(ValueError, match="outside the `with DistributedFit"):
-            BernoulliRBM(n_components=4, sparsity_cost=0.1).fit(X)
+    rbm = BernoulliRBM(n_components=4, sparsity_cost=0.1)
+    coordinator = _Coordinator(n=1)
+    try:
+        coordinator.add_worker()
+        assert "ok" in coordinator.join()
+        with coordinator.backend:
+            with pytest.raises(ValueError, match="outside the `with DistributedFit"):
+                rbm.fit(X)
+    finally:
+        coordinator.close()
+    monkeypatch.setattr(subprocess, "Popen", None)  # no worker is started
+    with pytest.raises(ValueError, match="single process"):
+        DistributedFit(n_workers=2).fit(rbm, X)
     with open(os.path.join(os.path.dirname(__file__), "..", "doc", "distributed.rst")) as f:
         doc = " ".join(f.read().split())
     assert "are refused with a ValueError" in doc

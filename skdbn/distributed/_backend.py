@@ -395,9 +395,11 @@ class DistributedFit:
             The fitted estimator, an ordinary single-process object.
         """
         started = self._workers is None
+        self._check_params()
         token = _ACTIVE.set(self)
         try:
-            self.start()
+            # The workers start when the estimator's epochs do, after its
+            # own validation: a bad parameter or X costs no process.
             return rbm.fit(X)
         finally:
             _ACTIVE.reset(token)
