@@ -221,10 +221,10 @@ class DistributedFit:
         Kernel threads in each worker; -1 uses all the worker's cores.
     timeout : float, default=60.0
         Seconds to wait for the workers to connect (local workers get 30 s
-        more to start, and one that exits is reported at once); the deadline of each
-        handshake; and how long any send or receive may go without
-        progress (a worker's message included) before the fit is declared
-        hung.
+        more to start, and one that exits is reported at once); the
+        deadline of each handshake; and how long any send or receive may go
+        without progress (a worker's message included) before the fit is
+        declared hung.
     ssl_context : ssl.SSLContext, default=None
         Server-side TLS context (``ssl.create_default_context(
         ssl.Purpose.CLIENT_AUTH)`` with ``load_cert_chain``) for workers on
@@ -236,8 +236,9 @@ class DistributedFit:
     n_threads : int, default="deprecated"
         Former name of ``n_jobs``.
 
-        .. deprecated:: 0.2
-           Use ``n_jobs``; ``n_threads`` will be removed.
+        .. deprecated:: 0.1
+           ``n_threads`` was renamed ``n_jobs`` in 0.1 and will be removed
+           in 0.3.
 
     Attributes
     ----------
@@ -286,8 +287,9 @@ class DistributedFit:
         """Kernel threads per worker (-1: the worker's cores); checks n_threads."""
         if self.n_threads != "deprecated":
             if warn:
-                warnings.warn("DistributedFit(n_threads=...) is deprecated and will be removed; "
-                              "use n_jobs=... (the name scikit-learn uses).",
+                warnings.warn("DistributedFit(n_threads=...) is deprecated since 0.1 and "
+                              "will be removed in 0.3; use n_jobs=... (the name "
+                              "scikit-learn uses).",
                               FutureWarning, stacklevel=4)
             n_jobs = self.n_threads
         else:
@@ -431,7 +433,6 @@ def _resolve(host):
     except OSError as exc:
         raise OSError(f"DistributedFit: cannot resolve the worker host {host!r}: {exc}") \
             from None
-
 
 
 # Seconds local workers get, on top of the timeout, to start.

@@ -101,6 +101,8 @@ def worker(address, authkey, parent=None, tls=None):
         conn.timeout = float(timeout)
         mesh = SocketMesh(rank, size, connect_mesh(rank, size, addresses, listener, authkey,
                                                    timeout, tls), timeout)
+        # The mesh is complete: nobody else may connect.
+        listener.close()
         conn.send(["ready"])
         while True:
             # Between fits the coordinator may stay silent for any time.
