@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from skdbn import BernoulliRBM, DistributedFit
+from skdbn import BernoulliRBM, DistributedFit, GaussianBernoulliRBM
 from skdbn.distributed import _main, _transport
 from skdbn.distributed._worker import Trainer
 
@@ -314,7 +314,12 @@ def test_worker_refuses_a_pickle_from_its_coordinator(tmp_path):
 
 # -- faults during a fit: the estimator stays as it was -----------------------
 @pytest.mark.parametrize("rank, step", [(0, 1), (1, 4)])
-def test_fault_in_the_nth_minibatch_leaves_the_estimator_as_it_was(monkeypatch, rank, step):
+@pytest.mark.parametrize("call", ["partial_fit of a fitted model", "fit of a fitted model",
+                                  "fit of a new model"])
+def test_fault_in_the_nth_minibatch_leaves_the_estimator_as_it_was(monkeypatch, rank, step,
+                                                                   call):
+    # The coordinator writes nothing before every worker has succeeded; a
+    # fit's own initialisation is undone by the estimator's atomic fit.
     step_method = Trainer.step
     calls = {}
 
@@ -325,7 +330,9 @@ def test_fault_in_the_nth_minibatch_leaves_the_estimator_as_it_was(monkeypatch, 
         return step_method(self, v, key, momentum)
 
     X = binary_data()
-    rbm = BernoulliRBM(n_components=6, n_iter=2, batch_size=20, random_state=0).fit(X)
+    rbm = BernoulliRBM(n_components=6, n_iter=2, batch_size=20, random_state=0)
+    if "fitted" in call:
+        rbm.fit(X)
     before = _state(rbm)
     coordinator = _Coordinator(n=2, timeout=5)
     monkeypatch.setattr(Trainer, "step", faulty)
@@ -335,11 +342,24 @@ def test_fault_in_the_nth_minibatch_leaves_the_estimator_as_it_was(monkeypatch, 
         assert "ok" in coordinator.join()
         with coordinator.backend:
             with pytest.raises(RuntimeError, match="injected fault|closed its connection"):
-                rbm.partial_fit(X)
+                getattr(rbm, call.split()[0])(X)
         assert calls[rank] == step
         assert_same_state(rbm, before)
     finally:
         coordinator.close()
+
+
+def test_divergence_raises_with_a_hint_and_leaves_the_estimator_as_it_was():
+    X = np.random.RandomState(0).normal(size=(200, 10)).astype(np.float32)
+    with DistributedFit(n_workers=2):
+        rbm = GaussianBernoulliRBM(n_components=50, learning_rate=0.001, n_iter=1,
+                                   random_state=0).fit(X)
+        rbm.set_params(learning_rate=10.0)
+        with pytest.raises(FloatingPointError, match="smaller learning_rate"):
+            for _ in range(20):
+                before = _state(rbm)
+                rbm.partial_fit(X)
+        assert_same_state(rbm, before)
 
 
 def _alive(pid):
