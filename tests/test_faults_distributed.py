@@ -49,6 +49,18 @@ def _connect(port, deadline=5.0):
             time.sleep(0.02)
 
 
+def _wait_listening(port, deadline=10.0):
+    """Wait (without connecting) until something listens on ``port``."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        with open("/proc/net/tcp") as f:
+            rows = [line.split() for line in f.readlines()[1:]]
+        if any(row[1].endswith(":%04X" % port) and row[3] == "0A" for row in rows):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
 def _state(rbm):
     """Everything a fit may change, copied."""
     return {k: (v.copy() if isinstance(v, np.ndarray) else
@@ -88,6 +100,8 @@ class _Coordinator:
             self.result["error"] = exc
 
     def add_worker(self, key=KEY):
+        # A worker that finds no coordinator gives up at once.
+        _wait_listening(self.port)
         codes = []
         thread = threading.Thread(target=lambda: codes.append(
             _main.worker(("127.0.0.1", self.port), key)), daemon=True)
@@ -341,7 +355,8 @@ def test_fault_in_the_nth_minibatch_leaves_the_estimator_as_it_was(monkeypatch, 
         coordinator.add_worker()
         assert "ok" in coordinator.join()
         with coordinator.backend:
-            with pytest.raises(RuntimeError, match="injected fault|closed its connection"):
+            # The failing worker's traceback, or a peer's report of its exit.
+            with pytest.raises(RuntimeError, match="DistributedFit: worker [01] "):
                 getattr(rbm, call.split()[0])(X)
         assert calls[rank] == step
         assert_same_state(rbm, before)
@@ -531,6 +546,7 @@ def test_worker_command_line_errors_are_one_line(monkeypatch, capsys, connect, k
 def test_sigint_to_the_workers_group_prints_no_traceback():
     coordinator = _Coordinator(n=1, timeout=20)
     env = dict(os.environ, SKDBN_AUTHKEY=KEY.hex())
+    _wait_listening(coordinator.port)
     worker = subprocess.Popen(
         [sys.executable, "-m", "skdbn.distributed", "worker", "--connect",
          f"127.0.0.1:{coordinator.port}"], env=env, stderr=subprocess.PIPE, text=True,
@@ -575,6 +591,7 @@ def test_tls_mode_trains_bit_identically_and_drops_plain_clients(tmp_path, caplo
                f"127.0.0.1:{coordinator.port}"]
     tls = ["--tls-cafile", str(cert), "--tls-certfile", str(cert), "--tls-keyfile", str(key)]
     workers = []
+    _wait_listening(coordinator.port)
     try:
         with caplog.at_level("WARNING", logger="skdbn.distributed"):
             # A worker without TLS cannot join, and says why.
