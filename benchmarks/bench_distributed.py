@@ -57,7 +57,7 @@ def speedup(V, H, m, n_batches, repeats):
                      *epoch_and_setup(lambda n_iter: BernoulliRBM(
                          n_iter=n_iter, n_jobs=n_jobs, **params))))
     for strategy in ("replicated", "partitioned"):
-        with DistributedFit(n_workers=2, n_threads=1, strategy=strategy):
+        with DistributedFit(n_workers=2, n_jobs=1, strategy=strategy):
             rows.append((f"2 workers x 1 thread, {strategy}",
                          *epoch_and_setup(lambda n_iter: BernoulliRBM(n_iter=n_iter,
                                                                       **params))))

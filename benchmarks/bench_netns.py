@@ -77,7 +77,7 @@ def distributed_epoch(K, strategy, params, X, repeats):
     try:
         with DistributedFit(hosts=[f"{SUBNET}.{10 + i}" for i in range(K)],
                             address=f"{SUBNET}.1:{PORT}", authkey=key,
-                            strategy=strategy, n_threads=1):
+                            strategy=strategy, n_jobs=1):
             return epoch_time(lambda n: BernoulliRBM(n_iter=n, **params), X, repeats)
     finally:
         for w in workers:

@@ -2,9 +2,9 @@
 
 For payloads of 1 to 64 MB, the time of a two-process all-gather (each side
 sends the payload and receives the other's) through
-  * skdbn's socket mesh (authenticated ``multiprocessing.connection``
-    handshake, then ``sendall`` / ``recv_into`` on the raw socket, one writer
-    and one reader thread per peer),
+  * skdbn's socket mesh (skdbn's HMAC handshake, then ``sendall`` /
+    ``recv_into`` on the raw socket, one writer and one reader thread per
+    peer),
   * ``multiprocessing.connection.Connection.send_bytes`` /
     ``recv_bytes_into`` alone (what the mesh avoids on the data path),
   * MPI ``Allgatherv`` over TCP (mpich's ofi/tcp provider on loopback,
@@ -27,7 +27,8 @@ from multiprocessing.connection import Client, Listener
 
 import numpy as np
 
-from skdbn.distributed._transport import SocketMesh, to_socket
+from skdbn.distributed import _transport
+from skdbn.distributed._transport import SocketMesh
 
 SIZES_MB = (1, 4, 16, 64)
 
@@ -52,13 +53,21 @@ for mb in map(int, sys.argv[2:]):
 
 
 def _peer(address, key, repeats, raw):
-    conn = Client(address, authkey=key)
+    if raw:
+        conn = Client(address, authkey=key)
+    else:
+        conn = _transport.connect(address, key, timeout=60)
     _exchange(conn, 1, repeats, raw)
 
 
 def _exchange(conn, rank, repeats, raw):
-    """Run the all-gathers on one side; returns {MB: best seconds}."""
-    mesh = SocketMesh(rank, 2, {1 - rank: to_socket(conn)}) if not raw else None
+    """Run the all-gathers on one side; returns {MB: best seconds}.
+
+    ``conn``: a ``Connection`` (raw) or an authenticated skdbn socket.
+    """
+    if not raw:
+        conn.settimeout(None)
+    mesh = SocketMesh(rank, 2, {1 - rank: (conn, conn)}) if not raw else None
     best = {}
     for mb in SIZES_MB:
         payload = np.ones(mb * 10**6, np.uint8)
@@ -85,13 +94,24 @@ def _exchange(conn, rank, repeats, raw):
 
 def python_transport(repeats, raw):
     key = secrets.token_bytes(16)
-    with Listener(("127.0.0.1", 0), authkey=key) as listener:
-        ctx = mp.get_context("spawn")
-        child = ctx.Process(target=_peer, args=(listener.address, key, repeats, raw))
-        child.start()
-        conn = listener.accept()
-        best = _exchange(conn, 0, repeats, raw)
-        child.join()
+    ctx = mp.get_context("spawn")
+    if raw:
+        with Listener(("127.0.0.1", 0), authkey=key) as listener:
+            child = ctx.Process(target=_peer, args=(listener.address, key, repeats, raw))
+            child.start()
+            conn = listener.accept()
+            best = _exchange(conn, 0, repeats, raw)
+            child.join()
+        return best
+    listener = _transport.Listener(("127.0.0.1", 0), backlog=1)
+    child = ctx.Process(target=_peer, args=(listener.address, key, repeats, raw))
+    child.start()
+    gate = _transport.Gate(listener, key, timeout=60)
+    channel, _, _ = gate.next(time.monotonic() + 60)
+    best = _exchange(channel.sock, 0, repeats, raw)
+    child.join()
+    gate.close()
+    listener.close()
     return best
 
 

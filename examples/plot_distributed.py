@@ -19,13 +19,16 @@ enough to keep each worker busy (see ``benchmarks/bench_distributed.py``).
 
 Several machines
 ----------------
-On each machine, start a worker with the shared secret::
+On each machine, start a worker with the shared secret (at least 16
+random bytes, in hex: ``python -c "import secrets; print(secrets.token_hex(32))"``)::
 
     SKDBN_AUTHKEY=<hex> python -m skdbn.distributed worker --connect HOST:7787
 
 and on the machine ``HOST`` run the script with
 ``DistributedFit(hosts=["node1", "node2"], address="0.0.0.0:7787",
-authkey=bytes.fromhex("<hex>"))``.
+authkey=bytes.fromhex("<hex>"))``. On an untrusted network add TLS
+(``ssl_context=``, and ``--tls-*`` options for the workers; see the user
+guide's security section).
 
 MPI
 ---

@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from skdbn import BernoulliRBM, DBNTransformer, DistributedFit, GaussianBernoulliRBM
 
 STRATEGIES = ["replicated", "partitioned"]
+KEY = b"0123456789abcdef"
 
 
 @pytest.fixture(scope="module", params=[2, 3])
@@ -225,8 +226,8 @@ def _worker_process(port, key):
 def test_wrong_authkey_is_refused_and_the_right_one_joins():
     port = _free_port()
     backend = DistributedFit(hosts=["127.0.0.1"], address=f"127.0.0.1:{port}",
-                             authkey=b"the right key", timeout=20)
-    intruder = _worker_process(port, b"a wrong key")
+                             authkey=b"the right key, 16+ bytes", timeout=20)
+    intruder = _worker_process(port, b"a wrong key of 16+ bytes")
     good = None
     try:
         result = {}
@@ -242,7 +243,7 @@ def test_wrong_authkey_is_refused_and_the_right_one_joins():
         thread.start()
         _, err = intruder.communicate(timeout=20)
         assert intruder.returncode == 2 and "refused the authkey" in err
-        good = _worker_process(port, b"the right key")
+        good = _worker_process(port, b"the right key, 16+ bytes")
         thread.join(timeout=30)
         assert result == {"ok": True}
         X = binary_data(n=60, d=8)
@@ -262,14 +263,14 @@ def test_taken_port_and_unreachable_coordinator_are_clear_errors():
         port = taken.getsockname()[1]
         with pytest.raises(OSError, match="cannot listen on 127.0.0.1"):
             DistributedFit(address=f"127.0.0.1:{port}").start()
-    worker = _worker_process(_free_port(), b"key")
+    worker = _worker_process(_free_port(), KEY)
     _, err = worker.communicate(timeout=20)
     assert worker.returncode == 2 and "cannot connect" in err
 
 
 def test_no_worker_connects_is_a_timeout():
     backend = DistributedFit(hosts=["127.0.0.1"], address=f"127.0.0.1:{_free_port()}",
-                             authkey=b"k", timeout=1)
+                             authkey=KEY, timeout=1)
     with pytest.raises(TimeoutError, match="0 of 1 workers connected"):
         backend.start()
 
@@ -340,7 +341,7 @@ def test_mpi_rank_that_dies_stops_the_job(tmp_path):
 
 
 def test_unknown_worker_host_is_a_clear_error():
-    backend = DistributedFit(hosts=["no-such-host.invalid"], authkey=b"k",
+    backend = DistributedFit(hosts=["no-such-host.invalid"], authkey=KEY,
                              address=f"127.0.0.1:{_free_port()}", timeout=1)
     with pytest.raises(OSError, match="cannot resolve the worker host"):
         backend.start()

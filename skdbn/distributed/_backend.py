@@ -3,20 +3,23 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextvars
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+import math
+import numbers
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
-from multiprocessing import AuthenticationError
-from multiprocessing.connection import Listener
+import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._transport import Channel, accept
+from ._transport import Gate, Listener, PeerError, check_authkey, split_address
 from ._worker import blocks
 
 _ACTIVE = contextvars.ContextVar("skdbn_distributed_backend", default=None)
@@ -35,17 +38,37 @@ SLICE_NAMES = ("components_", "_components_inc", "intercept_visible_", "_visible
                "intercept_hidden_", "_hidden_inc", "h_samples_")
 
 
+# Parameters a worker does not need: the seed, the model's dtype and sigma
+# reach it as state (``_seed``, the arrays, ``_sigma``).
+_STATE_PARAMS = ("random_state", "dtype", "sigma")
+
+
+def _job_params(rbm):
+    """The estimator's parameters as JSON values (the wire carries no pickles)."""
+    params = {}
+    for name, value in rbm.get_params().items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or isinstance(value, (bool, int, float, str)):
+            params[name] = value
+        elif name not in _STATE_PARAMS:
+            raise TypeError(f"DistributedFit cannot send {type(rbm).__name__}'s parameter "
+                            f"{name}={value!r} to its workers: use a number or a string.")
+    return params
+
+
 def job_header(backend, rbm, X, n_epochs):
-    """The small description of a fit sent to every worker."""
-    job = {"cls": type(rbm).__name__, "params": rbm.get_params(),
+    """The small description of a fit sent to every worker (JSON values)."""
+    job = {"cls": type(rbm).__name__, "params": _job_params(rbm),
            "strategy": backend.strategy, "sync_every": int(backend.sync_every),
-           "n_threads": int(backend.n_threads), "n_epochs": int(n_epochs),
-           "seed": rbm._seed, "n_iter": rbm.n_iter_, "shape": X.shape,
+           "n_jobs": backend._n_jobs(), "n_epochs": int(n_epochs),
+           "seed": int(rbm._seed), "n_iter": int(rbm.n_iter_), "shape": list(X.shape),
            "dtype": np.dtype(X.dtype).str, "memmap": None}
     mapped = _whole_memmap(X)
     if mapped is not None:
         # Each host maps the same file instead of receiving the data.
-        job["memmap"] = (mapped.filename, X.dtype.str, X.shape, int(mapped.offset))
+        job["memmap"] = [os.fspath(mapped.filename), X.dtype.str, list(X.shape),
+                         int(mapped.offset)]
     return job
 
 
@@ -69,17 +92,25 @@ def model_state(rbm):
     return [getattr(rbm, name) for name in STATE_NAMES]
 
 
-def record_epoch(backend, rbm, epoch, error, n_workers, begin):
-    """Book-keeping of one distributed epoch on the coordinator's estimator."""
-    rbm.reconstruction_errors_.append(error)
-    rbm.n_iter_ += 1
+def record_epoch(backend, rbm, errors, error, n_workers, begin):
+    """Book-keeping of one distributed epoch: ``errors`` collects the
+    reconstruction errors; the estimator changes only in :func:`commit`."""
+    errors.append(error)
     if not np.isfinite(error):
-        rbm._diverged(epoch)
+        rbm._diverged(rbm.n_iter_ + len(errors) - 1)
     if backend.verbose or rbm.verbose:
-        print(f"[{type(rbm).__name__}] Iteration {rbm.n_iter_}, "
+        print(f"[{type(rbm).__name__}] Iteration {rbm.n_iter_ + len(errors)}, "
               f"reconstruction error = {error:.4f}, "
               f"time = {time.perf_counter() - begin:.2f}s ({n_workers} workers)")
     return time.perf_counter()
+
+
+def slice_shapes(rbm, rank, n_workers, chain_rows):
+    """Shapes of worker ``rank``'s slices, in the order of ``SLICE_NAMES``."""
+    n_hid, n_vis = rbm.components_.shape
+    hb, vb = blocks(n_hid, n_workers), blocks(n_vis, n_workers)
+    nv, nh = vb[rank + 1] - vb[rank], hb[rank + 1] - hb[rank]
+    return [(n_hid, nv), (n_hid, nv), (nv,), (nv,), (nh,), (nh,), (chain_rows, n_hid)]
 
 
 def assemble(rbm, rank, n_workers, slices):
@@ -98,6 +129,12 @@ def assemble(rbm, rank, n_workers, slices):
         rbm.h_samples_ = parts["h_samples_"]
 
 
+def commit_epochs(rbm, errors):
+    """The epochs' book-keeping, once the fit has succeeded."""
+    rbm.reconstruction_errors_.extend(errors)
+    rbm.n_iter_ += len(errors)
+
+
 def load_job(job, state, X):
     """Worker side: the estimator of ``job`` with the coordinator's state,
     and its training data (mapped from the job's file when there is one)."""
@@ -113,6 +150,13 @@ def load_job(job, state, X):
         X = np.memmap(filename, dtype=np.dtype(dtype), mode="r", offset=offset,
                       shape=tuple(shape))
     return rbm, X
+
+
+def worker_threads(n_jobs):
+    """Kernel threads of a worker for the job's ``n_jobs`` (-1: its own cores)."""
+    from ..utils._compat import _openmp_effective_n_threads
+
+    return _openmp_effective_n_threads(int(n_jobs), only_physical_cores=False)
 
 
 def data_slice(job, X, rank, n_workers):
@@ -144,13 +188,13 @@ class DistributedFit:
         Number of workers K (with ``transport="mpi"``: None or the number of
         MPI processes).
     transport : {"socket", "mpi"}, default="socket"
-        ``"socket"``: an authenticated TCP mesh (``multiprocessing.connection``
-        handshake, then raw sockets with ``TCP_NODELAY``), workers started
-        locally or joining from ``hosts``. ``"mpi"``: run the script under
-        ``mpiexec -n K python script.py`` (``pip install "skdbn[mpi]"``);
-        rank 0 runs the script and is worker 0, the other ranks become
-        workers when the backend starts and exit when it closes, so code
-        after the ``with`` block runs on rank 0 only.
+        ``"socket"``: an authenticated TCP mesh (HMAC challenge on the
+        authkey, then raw sockets with ``TCP_NODELAY``; TLS with
+        ``ssl_context``), workers started locally or joining from ``hosts``.
+        ``"mpi"``: run the script under ``mpiexec -n K python script.py``
+        (``pip install "skdbn[mpi]"``); rank 0 runs the script and is worker
+        0, the other ranks become workers when the backend starts and exit
+        when it closes, so code after the ``with`` block runs on rank 0 only.
     hosts : list of str, default=None
         Socket transport on several machines: the host names (or addresses)
         of the machines whose workers will join, one worker per entry. Start
@@ -162,8 +206,8 @@ class DistributedFit:
         a free port (local workers), or all interfaces and port 7787
         (``hosts``).
     authkey : bytes, default=None
-        Shared secret of every connection; None draws a random one (local
-        workers only).
+        Shared secret of every connection, at least 16 random bytes
+        (``secrets.token_bytes(32)``); None draws one (local workers only).
     strategy : {"replicated", "partitioned"}, default="replicated"
         ``"replicated"`` is the algorithm of report §4.2: each worker has
         the whole data and the "green" and "purple" weights, the weights
@@ -173,13 +217,28 @@ class DistributedFit:
         and the workers exchange partial hidden inputs (floats) instead.
     sync_every : int, default=8000
         Examples between weight synchronisations (``"replicated"``).
-    n_threads : int, default=1
-        Kernel threads in each worker.
+    n_jobs : int, default=1
+        Kernel threads in each worker; -1 uses all the worker's cores.
     timeout : float, default=60.0
-        Seconds to wait for workers to connect, and for a worker's message
-        before the fit is declared hung.
+        Seconds to wait for the workers to connect (local workers get 30 s
+        more to start, and one that exits is reported at once); the
+        deadline of each handshake; and how long any send or receive may go
+        without progress (a worker's message included) before the fit is
+        declared hung.
+    ssl_context : ssl.SSLContext, default=None
+        Server-side TLS context (``ssl.create_default_context(
+        ssl.Purpose.CLIENT_AUTH)`` with ``load_cert_chain``) for workers on
+        other machines (``hosts``): every connection, the workers' mesh
+        included, is then encrypted. Start the workers with ``--tls-cafile``,
+        ``--tls-certfile`` and ``--tls-keyfile`` (see :ref:`distributed`).
     verbose : int, default=0
         Print the workers' progress per epoch.
+    n_threads : int, default="deprecated"
+        Former name of ``n_jobs``.
+
+        .. deprecated:: 0.1
+           ``n_threads`` was renamed ``n_jobs`` in 0.1 and will be removed
+           in 0.3.
 
     Attributes
     ----------
@@ -206,8 +265,8 @@ class DistributedFit:
     """
 
     def __init__(self, n_workers=2, *, transport="socket", hosts=None, address=None,
-                 authkey=None, strategy="replicated", sync_every=8000, n_threads=1,
-                 timeout=60.0, verbose=0):
+                 authkey=None, strategy="replicated", sync_every=8000, n_jobs=1,
+                 timeout=60.0, ssl_context=None, verbose=0, n_threads="deprecated"):
         self.n_workers = n_workers
         self.transport = transport
         self.hosts = hosts
@@ -215,22 +274,70 @@ class DistributedFit:
         self.authkey = authkey
         self.strategy = strategy
         self.sync_every = sync_every
-        self.n_threads = n_threads
+        self.n_jobs = n_jobs
         self.timeout = timeout
+        self.ssl_context = ssl_context
         self.verbose = verbose
+        self.n_threads = n_threads
         self._workers = None
         self._tokens = []
 
     # -- life cycle --------------------------------------------------------
+    def _n_jobs(self, warn=False):
+        """Kernel threads per worker (-1: the worker's cores); checks n_threads."""
+        if self.n_threads != "deprecated":
+            if warn:
+                warnings.warn("DistributedFit(n_threads=...) is deprecated since 0.1 and "
+                              "will be removed in 0.3; use n_jobs=... (the name "
+                              "scikit-learn uses).",
+                              FutureWarning, stacklevel=4)
+            n_jobs = self.n_threads
+        else:
+            n_jobs = 1 if self.n_jobs is None else self.n_jobs
+        if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or \
+                not (n_jobs >= 1 or n_jobs == -1):
+            raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs!r}.")
+        return int(n_jobs)
+
     def _check_params(self):
+        """Validate everything before a socket is opened or a worker started."""
         if self.transport not in ("socket", "mpi"):
             raise ValueError(f"transport must be 'socket' or 'mpi', got {self.transport!r}.")
         if self.strategy not in ("replicated", "partitioned"):
             raise ValueError(
                 f"strategy must be 'replicated' or 'partitioned', got {self.strategy!r}.")
-        if (self.transport == "socket" and int(self.n_workers) < 1) or \
-                int(self.sync_every) < 1 or int(self.n_threads) < 1:
-            raise ValueError("n_workers, sync_every and n_threads must be positive.")
+        for name in ("sync_every",) + (("n_workers",) if self.transport == "socket"
+                                        and self.hosts is None else ()):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) \
+                    or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        self._n_jobs(warn=True)
+        timeout = self.timeout
+        if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool) or \
+                not math.isfinite(timeout) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+        if self.authkey is not None:
+            check_authkey(self.authkey)
+        if self.transport == "mpi":
+            return
+        if self.hosts is not None:
+            if isinstance(self.hosts, str) or not len(self.hosts) or not all(
+                    isinstance(h, str) and h for h in self.hosts):
+                raise ValueError("hosts must be a non-empty list of host names, "
+                                 f"got {self.hosts!r}.")
+            if self.authkey is None:
+                raise ValueError("hosts=... needs an authkey shared with the remote workers, "
+                                 "e.g. secrets.token_bytes(32).")
+        if self.address is not None:
+            split_address(self.address)
+        if self.ssl_context is not None:
+            if not isinstance(self.ssl_context, ssl.SSLContext):
+                raise TypeError("ssl_context must be an ssl.SSLContext, got "
+                                f"{type(self.ssl_context).__name__}.")
+            if self.hosts is None:
+                raise ValueError("ssl_context is for workers on other machines (hosts=...); "
+                                 "local workers talk over loopback.")
 
     def __enter__(self):
         self._check_params()
@@ -257,9 +364,12 @@ class DistributedFit:
 
     def close(self):
         """Stop the workers."""
+        self._close()
+
+    def _close(self, **kwargs):
         if self._workers is not None:
             workers, self._workers = self._workers, None
-            workers.close()
+            workers.close(**kwargs)
 
     def __del__(self):
         try:
@@ -287,9 +397,11 @@ class DistributedFit:
             The fitted estimator, an ordinary single-process object.
         """
         started = self._workers is None
+        self._check_params()
         token = _ACTIVE.set(self)
         try:
-            self.start()
+            # The workers start when the estimator's epochs do, after its
+            # own validation: a bad parameter or X costs no process.
             return rbm.fit(X)
         finally:
             _ACTIVE.reset(token)
@@ -300,8 +412,9 @@ class DistributedFit:
         """Called by an RBM's epoch loop inside a ``with`` block."""
         if rbm.sparsity_cost > 0 or rbm._learn_sigma():
             raise ValueError(
-                "DistributedFit does not support sparsity_cost > 0 or sigma='learn'; "
-                "fit this RBM in a single process.")
+                f"DistributedFit cannot train {type(rbm).__name__} with sparsity_cost > 0 "
+                "or sigma='learn' (they need statistics of whole layers): fit it outside "
+                "the `with DistributedFit(...)` block, in a single process.")
         if hasattr(X, "toarray"):
             X = X.toarray()
         self.start()
@@ -310,7 +423,7 @@ class DistributedFit:
         except BaseException:
             # The workers' state is unknown after a failure: the next fit
             # starts new ones.
-            self.close()
+            self._close(grace=0.5)
             raise
 
 
@@ -322,157 +435,238 @@ def _resolve(host):
             from None
 
 
+# Seconds local workers get, on top of the timeout, to start.
+_LOCAL_START_SECONDS = 30.0
+
+
+# The command of a local worker (it reads the authkey from SKDBN_AUTHKEY).
+def _worker_command(address):
+    return [sys.executable, "-m", "skdbn.distributed", "worker", "--connect", address,
+            "--parent", str(os.getpid())]
+
+
+def _read_hello(channel):
+    """A joining worker's first message: the address its peers reach it on."""
+    message = channel.recv()
+    if len(message) == 2 and message[0] == "hello" and isinstance(message[1], list) \
+            and len(message[1]) == 2 and isinstance(message[1][0], str) \
+            and type(message[1][1]) is int and 0 < message[1][1] < 65536:
+        return message[1]
+    raise PeerError(f"expected a worker's hello, got {str(message)[:80]}")
+
+
 class _SocketWorkers:
     """Local or remote workers joined over TCP, and the fits they run."""
 
     def __init__(self, backend):
         self.backend = backend
-        self.procs = []
-        self.conns = []
+        self.procs, self.logs, self.conns = [], [], []
+        self.timeout = float(backend.timeout)
         local = backend.hosts is None
         n = int(backend.n_workers) if local else len(backend.hosts)
         key = backend.authkey
-        if key is None:
-            if not local:
-                raise ValueError("hosts=... needs an authkey shared with the remote workers.")
-            key = secrets.token_bytes(32)
-        self.authkey = key
-        host, port = ("127.0.0.1", 0) if local else ("0.0.0.0", 7787)
+        self.authkey = secrets.token_bytes(32) if key is None else bytes(key)
         if backend.address is not None:
-            host, _, p = backend.address.rpartition(":")
-            port = int(p)
+            host, port = split_address(backend.address)
+        else:
+            host, port = ("127.0.0.1", 0) if local else ("0.0.0.0", 7787)
+        expected = None if local else Counter(_resolve(h) for h in backend.hosts)
         try:
-            self.listener = Listener((host, port), authkey=key, backlog=max(n, 1))
+            self.listener = Listener((host, port), backlog=max(n, 16))
         except OSError as exc:
             raise OSError(f"DistributedFit cannot listen on {host}:{port}: {exc.strerror}. "
                           "Choose another address or free the port.") from exc
+        gate = None
         try:
             if local:
-                env = dict(os.environ, SKDBN_AUTHKEY=key.hex())
-                addr = "%s:%d" % self.listener.address
+                env = dict(os.environ, SKDBN_AUTHKEY=self.authkey.hex())
+                address = "%s:%d" % self.listener.address
                 for _ in range(n):
-                    self.procs.append(subprocess.Popen(
-                        [sys.executable, "-m", "skdbn.distributed", "worker",
-                         "--connect", addr, "--parent", str(os.getpid())], env=env))
-            self._accept(n)
-            addresses = [conn.recv() for conn in self.conns]
+                    # stderr to a file: shown if the worker dies, and never
+                    # a full pipe that blocks it.
+                    log = tempfile.TemporaryFile()
+                    self.logs.append(log)
+                    self.procs.append(subprocess.Popen(_worker_command(address), env=env,
+                                                       stderr=log))
+
+            def admit(peer):
+                # With hosts: one worker from each entry, from no other address.
+                if expected is not None and expected[peer] == 0:
+                    return "not one of the expected hosts (or all its workers joined)"
+                return None
+
+            gate = Gate(self.listener, self.authkey, self.timeout, greet=_read_hello,
+                        admit=admit, ssl_context=backend.ssl_context)
+            # Local workers get time to start Python and import skdbn on a
+            # busy machine; if one dies, _check_procs says so at once.
+            wait = self.timeout + (_LOCAL_START_SECONDS if local else 0)
+            deadline = time.monotonic() + wait
+            addresses = []
+            while len(self.conns) < n:
+                try:
+                    conn, hello, peer = gate.next(deadline, check=self._check_procs,
+                                                  what="worker")
+                except TimeoutError:
+                    raise TimeoutError(
+                        f"DistributedFit: only {len(self.conns)} of {n} workers connected "
+                        f"within {wait:g} s.") from None
+                if expected is not None:
+                    if expected[peer[0]] == 0:
+                        conn.close()
+                        continue
+                    expected[peer[0]] -= 1
+                self.conns.append(conn)
+                addresses.append(hello)
+            # Everyone is here: nobody else may join.
+            gate.close()
+            self.listener.close()
             for rank, conn in enumerate(self.conns):
-                conn.send(("mesh", rank, n, [a[1] for a in addresses]))
+                conn.send(["mesh", rank, n, addresses, self.timeout])
             self._expect_all("ready")
         except BaseException:
-            self.close()
+            if gate is not None:
+                gate.close()
+            self.close(grace=0)
             raise
 
-    def _accept(self, n):
-        # With hosts: one worker from each entry, from no other address.
-        expected = None if self.backend.hosts is None else Counter(
-            _resolve(host) for host in self.backend.hosts)
-        while len(self.conns) < n:
-            try:
-                conn = accept(self.listener, self.backend.timeout)
-            except socket.timeout:
-                raise TimeoutError(
-                    f"DistributedFit: only {len(self.conns)} of {n} workers connected "
-                    f"within {self.backend.timeout} s.") from None
-            except AuthenticationError:
-                # A peer with the wrong authkey: refused, keep waiting.
-                continue
-            peer = self.listener.last_accepted[0]
-            if expected is not None:
-                if expected[peer] == 0:
-                    conn.close()
-                    continue
-                expected[peer] -= 1
-            self.conns.append(Channel(conn))
-            self._check_procs()
+    def _stderr(self, i):
+        log = self.logs[i]
+        log.seek(0)
+        text = log.read()[-4000:].decode("utf-8", "replace").strip()
+        return f"; its stderr:\n{text}" if text else " (nothing on its stderr)"
 
     def _check_procs(self):
-        for proc in self.procs:
+        for i, proc in enumerate(self.procs):
             code = proc.poll()
             if code is not None:
                 raise RuntimeError(
                     f"DistributedFit: worker process {proc.pid} exited with code {code}; "
-                    "the fit was aborted.")
+                    f"the fit was aborted{self._stderr(i)}")
 
-    def _recv(self, rank):
-        """Next message of worker ``rank``; fails fast if any worker dies.
+    def _died(self, rank, what):
+        # A local worker's exit status and stderr say more than the socket.
+        end = time.monotonic() + 1
+        while self.procs and time.monotonic() < end:
+            self._check_procs()
+            time.sleep(0.05)
+        return RuntimeError(f"DistributedFit: worker {rank} {what}; the fit was aborted.")
+
+    def _recv(self, rank, shape=None, dtype=None):
+        """Next message (or array) of worker ``rank``; fails fast if any
+        worker dies, and after ``timeout`` seconds without progress.
 
         A worker that dies is seen here through its process (local workers)
         or through the error its peers report when their links to it close.
         """
         conn = self.conns[rank]
-        deadline = time.monotonic() + self.backend.timeout
-        while not conn.poll(0.2):
+        deadline = time.monotonic() + self.timeout
+        while not conn.readable(0.2):
             self._check_procs()
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"DistributedFit: worker {rank} sent nothing for {self.backend.timeout} s.")
+                    f"DistributedFit: worker {rank} sent nothing for {self.timeout} s "
+                    "(stopped or hung?); the fit was aborted.")
         try:
+            if shape is not None:
+                return conn.recv_array(shape, dtype)
             message = conn.recv()
+        except socket.timeout:
+            raise TimeoutError(f"DistributedFit: worker {rank} stalled for {self.timeout} s "
+                               "in the middle of a message; the fit was aborted.") from None
         except (EOFError, OSError):
-            raise RuntimeError(
-                f"DistributedFit: worker {rank} closed its connection (it died); the fit "
-                "was aborted.") from None
+            raise self._died(rank, "closed its connection (it died)") from None
+        except PeerError as exc:
+            raise RuntimeError(f"DistributedFit: worker {rank} sent a malformed message "
+                               f"({exc}); the fit was aborted.") from None
         if message[0] == "error":
-            raise RuntimeError(f"DistributedFit: worker {rank} failed:\n{message[1]}")
+            detail = message[1] if len(message) > 1 and isinstance(message[1], str) else ""
+            raise RuntimeError(f"DistributedFit: worker {rank} failed:\n{detail}")
+        return message
+
+    def _expect(self, rank, kind, length):
+        message = self._recv(rank)
+        if message[0] != kind or len(message) != length:
+            raise RuntimeError(f"DistributedFit: worker {rank} sent {str(message)[:80]}, "
+                               f"expected {kind!r}; the fit was aborted.")
         return message
 
     def _expect_all(self, kind):
         for rank in range(len(self.conns)):
-            message = self._recv(rank)
-            if message[0] != kind:
-                raise RuntimeError(f"DistributedFit: worker {rank} sent {message[0]!r}, "
-                                   f"expected {kind!r}.")
+            self._expect(rank, kind, 1)
 
     def run(self, backend, rbm, X, n_epochs):
         n = len(self.conns)
         vb = blocks(X.shape[1], n)
         job = job_header(backend, rbm, X, n_epochs)
+        state = model_state(rbm)
 
         def send_job(rank):
             conn = self.conns[rank]
-            conn.send(("job", job))
-            for a in model_state(rbm):
-                conn.send_array(a)
-            if job["memmap"] is None:
-                conn.send_array(X if backend.strategy == "replicated"
-                                else X[:, vb[rank]:vb[rank + 1]])
+            try:
+                conn.send(["job", job])
+                for a in state:
+                    conn.send_array(a)
+                if job["memmap"] is None:
+                    conn.send_array(X if backend.strategy == "replicated"
+                                    else X[:, vb[rank]:vb[rank + 1]])
+            except socket.timeout:
+                raise TimeoutError(
+                    f"DistributedFit: worker {rank} accepted no data for {self.timeout} s "
+                    "(stopped or hung?); the fit was aborted.") from None
+            except OSError:
+                raise self._died(rank, "closed its connection (it died)") from None
 
         # One thread per worker: the transfers overlap.
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(send_job, range(n)))
         begin = time.perf_counter()
-        for epoch in range(n_epochs):
-            progress = [self._recv(rank) for rank in range(n)]
-            error = sum(p[2] for p in progress) / progress[0][3]
-            begin = record_epoch(backend, rbm, epoch, error, n, begin)
-        sent = []
-        for rank, conn in enumerate(self.conns):
-            _, bytes_sent, n_minibatches = self._recv(rank)
-            sent.append(bytes_sent)
-            assemble(rbm, rank, n, [conn.recv_array() for _ in SLICE_NAMES])
-        backend.bytes_sent_, backend.n_minibatches_ = sent, n_minibatches
+        errors = []
+        for _ in range(n_epochs):
+            progress = [self._expect(rank, "epoch", 4) for rank in range(n)]
+            try:
+                error = sum(float(p[2]) for p in progress) / float(progress[0][3])
+            except (TypeError, ValueError, ZeroDivisionError):
+                raise RuntimeError("DistributedFit: a worker sent a malformed progress "
+                                   "report; the fit was aborted.") from None
+            begin = record_epoch(backend, rbm, errors, error, n, begin)
+        results = [self._expect(rank, "result", 4) for rank in range(n)]
+        if not all(finite is True for *_, finite in results):
+            # Before any weight is written: the estimator stays as it was.
+            rbm._diverged(rbm.n_iter_ + n_epochs - 1)
+        chain_rows = max(rbm.h_samples_.shape[0], min(rbm.batch_size, X.shape[0]))
+        dtype = rbm.components_.dtype
+        slices = [[self._recv(rank, shape, dtype)
+                   for shape in slice_shapes(rbm, rank, n, chain_rows)] for rank in range(n)]
+        for rank in range(n):
+            assemble(rbm, rank, n, slices[rank])
+        commit_epochs(rbm, errors)
+        backend.bytes_sent_ = [int(r[1]) for r in results]
+        backend.n_minibatches_ = int(results[0][2])
         if not rbm._parameters_finite():
             rbm._diverged(rbm.n_iter_ - 1)
         return rbm
 
-    def close(self):
+    def close(self, grace=5.0):
         for conn in self.conns:
             try:
-                conn.send(("stop",))
-                conn.close()
+                # Briefly: a stopped worker's full buffer must not hold us.
+                conn.timeout = min(self.timeout, 1.0)
+                conn.send(["stop"])
             except (OSError, ValueError):
                 pass
+            conn.close()
         self.conns = []
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + grace
         for proc in self.procs:
             try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
+                proc.wait(max(0.1, deadline - time.monotonic()) if grace else 0.1)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
         self.procs = []
+        for log in self.logs:
+            log.close()
+        self.logs = []
         listener, self.listener = getattr(self, "listener", None), None
         if listener is not None:
             listener.close()
-

@@ -18,11 +18,13 @@ from threadpoolctl import threadpool_limits
 from ._backend import (
     SLICE_NAMES,
     assemble,
+    commit_epochs,
     data_slice,
     job_header,
     load_job,
     model_state,
     record_epoch,
+    worker_threads,
 )
 from ._worker import Trainer, blocks
 
@@ -103,7 +105,8 @@ def _train(comm, job, state, X):
     mesh = MPIMesh(comm)
     rbm, X = load_job(job, state, X)
     X = data_slice(job, X, mesh.rank, mesh.size)
-    trainer = Trainer(mesh, rbm, X, job["strategy"], job["sync_every"], job["n_threads"])
+    trainer = Trainer(mesh, rbm, X, job["strategy"], job["sync_every"],
+                      worker_threads(job["n_jobs"]))
     errors = []
 
     def report(epoch, error, rows):
@@ -187,8 +190,9 @@ class MPIWorkers:
                     X_own = np.ascontiguousarray(X[:, vb[0]:vb[1]])
             begin = time.perf_counter()
             trainer, sent, errors = _train(comm, job, [a.copy() for a in state], X_own)
-            for epoch, error in enumerate(errors):
-                begin = record_epoch(backend, rbm, rbm.n_iter_, error, size, begin)
+            recorded = []
+            for error in errors:
+                begin = record_epoch(backend, rbm, recorded, error, size, begin)
             backend.bytes_sent_ = comm.gather(sent, root=0)
             backend.n_minibatches_ = trainer.n_steps
             assemble(rbm, 0, size, trainer.state())
@@ -208,6 +212,7 @@ class MPIWorkers:
                     comm.Recv(buf, source=r)
                     slices.append(buf)
                 assemble(rbm, r, size, slices)
+            commit_epochs(rbm, recorded)
         except BaseException:
             print(f"skdbn MPI coordinator failed:\n{traceback.format_exc()}",
                   file=sys.stderr, flush=True)
@@ -216,5 +221,5 @@ class MPIWorkers:
             rbm._diverged(rbm.n_iter_ - 1)
         return rbm
 
-    def close(self):
+    def close(self, **kwargs):
         self.comm.bcast(None, root=0)
