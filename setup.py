@@ -2,7 +2,9 @@
 
 The default build is portable: it runs on any machine of its architecture
 (any x86-64, any aarch64), so a wheel built on one machine runs on another.
-``SKDBN_NATIVE_BUILD=1`` adds ``-march=native`` for the build machine only.
+On x86-64 the CD kernels are compiled twice, once for AVX2 + FMA, and the
+copy the CPU can run is chosen at import. ``SKDBN_NATIVE_BUILD=1`` adds
+``-march=native`` for the build machine only.
 
 OpenMP is used when the compiler supports it (checked by compiling a test
 program); otherwise, or with ``SKDBN_NO_OPENMP=1``, the kernels build without
@@ -10,6 +12,7 @@ it and run single-threaded (``skdbn.show_versions()`` says which).
 """
 
 import os
+import platform
 import shutil
 import tempfile
 import textwrap
@@ -89,13 +92,22 @@ class BuildExt(build_ext):
         else:
             compile_args += openmp[0]
             link_args += openmp[1]
+        avx2 = ["/arch:AVX2"] if self.compiler.compiler_type == "msvc" else ["-mavx2", "-mfma"]
         for ext in self.extensions:
             ext.extra_compile_args = compile_args
+            if ext.name.endswith("_avx2"):
+                ext.extra_compile_args = compile_args + avx2
             ext.extra_link_args = link_args
             if _flag("SKDBN_NATIVE_BUILD"):
                 ext.define_macros.append(("SKDBN_NATIVE_BUILD", "1"))
         super().build_extensions()
 
+
+# The CD kernels are also compiled for AVX2 + FMA on x86-64 (_cd_avx2),
+# and skdbn/_kernels/__init__.py picks that copy at run time on CPUs that
+# have them: the wheel stays portable and the hot loops run at full width.
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+AVX2_EXTENSIONS = ("_cd_avx2",) if X86_64 else ()
 
 extensions = [
     Extension(
@@ -104,7 +116,7 @@ extensions = [
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for name in ("_random", "_cd", "_mlp", "_openmp_helpers")
+    for name in ("_random", "_cd", "_mlp", "_openmp_helpers", *AVX2_EXTENSIONS)
 ]
 
 setup(

@@ -14,6 +14,9 @@ gemm numpy  the same five products through numpy's ``matmul``, i.e. numpy's
             BLAS, which scikit-learn's RBM uses; it can be a different
             OpenBLAS build from scipy's, and faster or slower at these shapes.
 skdbn       ``partial_fit`` (one epoch) of a fitted skdbn RBM, CD-1.
+skdbn base  the same with the baseline build of the kernels (SSE2 on x86-64),
+            which skdbn runs on CPUs without AVX2 + FMA: what the runtime
+            dispatch to the AVX2 + FMA build gains.
 skdbn PCD   the same with ``persistent=True`` (BernoulliRBM's default): the
             algorithm of sklearn's BernoulliRBM, five products of the same
             shapes; the positive and negative hidden passes share one product.
@@ -40,7 +43,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from _timing import best_time
 from skdbn import BernoulliRBM, GaussianBernoulliRBM
-from skdbn._kernels import _cd
+from skdbn._kernels import _cd, cd_variant
 
 N_THREADS = os.cpu_count()
 # time.perf_counter (wall time) or time.process_time (--cpu-time).
@@ -141,8 +144,22 @@ def run_torch(X, H, m, gaussian):
     return epoch
 
 
-def run_skdbn(X, H, m, gaussian, persistent=False):
+def run_skdbn(X, H, m, gaussian, persistent=False, kernels=None):
+    """``kernels``: a build of the CD kernels to run instead of the one
+    skdbn dispatched to at import (the baseline one, to time dispatch)."""
     cls = GaussianBernoulliRBM if gaussian else BernoulliRBM
+    if kernels is not None:
+        import skdbn._rbm
+
+        def swapped():
+            dispatched, skdbn._rbm._cd = skdbn._rbm._cd, kernels
+            try:
+                epoch()
+            finally:
+                skdbn._rbm._cd = dispatched
+
+        epoch = run_skdbn(X, H, m, gaussian, persistent)
+        return swapped
     model = cls(
         n_components=H,
         batch_size=m,
@@ -169,6 +186,11 @@ def bench(V, H, m, n_samples, gaussian, repeats, skdbn_only=False):
     if not skdbn_only:
         peers["gemm numpy"] = run_gemm_numpy(X, H, m)
     peers["skdbn"] = run_skdbn(X, H, m, gaussian)
+    if cd_variant() != "baseline":
+        # The same build's baseline kernels, which CPUs without AVX2 run.
+        import skdbn._kernels._cd as baseline
+
+        peers["skdbn base"] = run_skdbn(X, H, m, gaussian, kernels=baseline)
     if not gaussian:
         peers["skdbn PCD"] = run_skdbn(X, H, m, gaussian, persistent=True)
     if not skdbn_only:
@@ -219,6 +241,7 @@ def main():
     from skdbn._kernels import _openmp_helpers
 
     print(f"skdbn build: {'native' if _openmp_helpers.native_build() else 'portable'}, "
+          f"CD kernels {cd_variant()}, "
           f"OpenMP {'on' if _openmp_helpers.openmp_enabled() else 'off'}; "
           f"{'CPU' if args.cpu_time else 'wall'} time")
     blas = [(i["internal_api"], i.get("version"), i.get("architecture"), i["num_threads"])
