@@ -28,9 +28,12 @@ def _dependency_versions():
 
 def _build_info():
     """How skdbn's kernels were built and how many threads they will use."""
+    from .._kernels import cd_variant
+
     openmp = _openmp_helpers.openmp_enabled()
     return {
         "build": "native (-march=native)" if _openmp_helpers.native_build() else "portable",
+        "CD kernels (runtime dispatch)": cd_variant(),
         "OpenMP": "enabled" if openmp else "disabled (the kernels run single-threaded)",
         "kernel threads (n_jobs=None)": _openmp_effective_n_threads(None),
     }
@@ -41,7 +44,8 @@ def show_versions():
 
     Like :func:`sklearn.show_versions`: the Python and platform, the versions
     of skdbn's dependencies, how its kernels were built (portable or native,
-    with or without OpenMP), how many threads they use by default, and the
+    with or without OpenMP), which build of the CD kernels this CPU runs
+    (``avx2-fma`` or ``baseline``), how many threads they use by default, and the
     BLAS and OpenMP libraries loaded (from threadpoolctl). Paste it into a
     bug report.
 
