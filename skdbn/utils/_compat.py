@@ -11,7 +11,7 @@ from sklearn.utils._openmp_helpers import (
     _openmp_effective_n_threads as _sklearn_openmp_effective_n_threads,
 )
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from .._kernels._openmp_helpers import openmp_enabled
 
@@ -44,6 +44,7 @@ __all__ = [
     "HasMethods",
     "Interval",
     "StrOptions",
+    "_check_sample_weight",
     "_extract_patches",
     "_fit_context",
     "_openmp_effective_n_threads",
