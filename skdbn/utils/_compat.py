@@ -25,6 +25,8 @@ def _openmp_effective_n_threads(n_threads=None, only_physical_cores=False):
     for more threads then warns, once per process.
     """
     global _warned_no_openmp
+    if n_threads == 0:
+        raise ValueError("n_jobs == 0 is invalid; use None, -1 or a positive integer.")
     n = _sklearn_openmp_effective_n_threads(n_threads, only_physical_cores=only_physical_cores)
     if openmp_enabled():
         return n
