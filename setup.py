@@ -116,7 +116,7 @@ extensions = [
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for name in ("_random", "_cd", "_mlp", "_openmp_helpers", *AVX2_EXTENSIONS)
+    for name in ("_random", "_cd_baseline", "_mlp", "_openmp_helpers", *AVX2_EXTENSIONS)
 ]
 
 setup(

@@ -188,7 +188,7 @@ def bench(V, H, m, n_samples, gaussian, repeats, skdbn_only=False):
     peers["skdbn"] = run_skdbn(X, H, m, gaussian)
     if cd_variant() != "baseline":
         # The same build's baseline kernels, which CPUs without AVX2 run.
-        import skdbn._kernels._cd as baseline
+        import skdbn._kernels._cd_baseline as baseline
 
         peers["skdbn base"] = run_skdbn(X, H, m, gaussian, kernels=baseline)
     if not gaussian:
