@@ -12,8 +12,8 @@ it and run single-threaded (``skdbn.show_versions()`` says which).
 """
 
 import os
-import platform
 import shutil
+import sysconfig
 import tempfile
 import textwrap
 
@@ -106,7 +106,15 @@ class BuildExt(build_ext):
 # The CD kernels are also compiled for AVX2 + FMA on x86-64 (_cd_avx2),
 # and skdbn/_kernels/__init__.py picks that copy at run time on CPUs that
 # have them: the wheel stays portable and the hot loops run at full width.
-X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+def _target_is_x86_64():
+    # sysconfig follows a cross-compilation's target (_PYTHON_HOST_PLATFORM,
+    # as cibuildwheel sets on macOS); ARCHFLAGS may add arm64 to it.
+    target = sysconfig.get_platform().lower()
+    return (target.endswith(("x86_64", "amd64"))
+            and "arm64" not in os.environ.get("ARCHFLAGS", ""))
+
+
+X86_64 = _target_is_x86_64()
 AVX2_EXTENSIONS = ("_cd_avx2",) if X86_64 else ()
 
 extensions = [
