@@ -345,6 +345,8 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
                 self.n_iter_ = epoch + 1
                 message = f"Epoch {epoch + 1}, loss = {loss:.5f}"
                 if X_val is not None:
+                    if w_val is not None and not np.sum(w_val) > 0:
+                        w_val = None  # all-zero validation weights: plain accuracy
                     score = float(np.average(self._predict_codes(X_val, n_threads) == y_val,
                                              weights=w_val))
                     self.validation_scores_.append(score)
