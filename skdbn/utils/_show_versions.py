@@ -49,6 +49,10 @@ def show_versions():
     BLAS and OpenMP libraries loaded (from threadpoolctl). Paste it into a
     bug report.
 
+    See Also
+    --------
+    sklearn.show_versions : The same for scikit-learn.
+
     Examples
     --------
     >>> import skdbn
