@@ -21,8 +21,8 @@ X_DIGITS, _ = load_digits(return_X_y=True)
 X_DIGITS = X_DIGITS / 16.0  # [0, 1], as scikit-learn's own RBM tests scale it
 
 
-def assert_float32_follows_float64(a64, a32):
-    """rtol 1e-5, and two float32 ulps of the array's scale.
+def assert_float32_follows_float64(a64, a32, rtol=1e-5):
+    """``rtol``, and two float32 ulps of the array's scale.
 
     An element that nears zero by cancellation keeps only the absolute
     precision of the float32 numbers it was computed from, in any float32
@@ -30,7 +30,13 @@ def assert_float32_follows_float64(a64, a32):
     """
     a64 = np.asarray(a64, dtype=np.float64)
     atol = 2 * np.finfo(np.float32).eps * np.abs(a64).max()
-    assert_allclose(a32, a64, rtol=1e-5, atol=atol)
+    assert_allclose(a32, a64, rtol=rtol, atol=atol)
+
+
+# The weights sum float32 products in BLAS, whose rounding varies with the
+# BLAS build: scikit-learn's own test holds components_ to rtol 1e-3 (and
+# its RBM needs it); every other attribute and transform to 1e-5 or less.
+RTOL = {"components_": 1e-3}
 
 
 FITTED = ["components_", "intercept_hidden_", "intercept_visible_", "h_samples_"]
@@ -40,9 +46,9 @@ FITTED = ["components_", "intercept_hidden_", "intercept_visible_", "h_samples_"
                          ids=["skdbn", "sklearn"])
 @pytest.mark.parametrize("seed", [0, 42])
 def test_float32_fit_follows_float64(estimator, seed):
-    # scikit-learn's test_convergence_dtype_consistency, with one tolerance
-    # for every fitted attribute and transform; scikit-learn's RBM is held
-    # to it too, so that the bar is the one a drop-in has to meet.
+    # scikit-learn's test_convergence_dtype_consistency, with the same
+    # tolerances for every fitted attribute and transform; scikit-learn's
+    # RBM is held to them too, so that the bar is the one a drop-in meets.
     params = dict(n_components=16, batch_size=5, n_iter=5, random_state=seed)
     X = X_DIGITS[:100]
     rbm_64 = estimator(**params)
@@ -53,7 +59,8 @@ def test_float32_fit_follows_float64(estimator, seed):
     assert_float32_follows_float64(Xt_64, Xt_32)
     for name in FITTED:
         assert getattr(rbm_32, name).dtype == np.float32
-        assert_float32_follows_float64(getattr(rbm_64, name), getattr(rbm_32, name))
+        assert_float32_follows_float64(getattr(rbm_64, name), getattr(rbm_32, name),
+                                       RTOL.get(name, 1e-5))
 
 
 @pytest.mark.parametrize("params", [
@@ -65,7 +72,8 @@ def test_float32_fit_follows_float64_with_skdbn_options(params):
     fits = [BernoulliRBM(n_components=16, batch_size=5, n_iter=5, random_state=0,
                          **params).fit(X.astype(dtype)) for dtype in (np.float64, np.float32)]
     for name in FITTED:
-        assert_float32_follows_float64(getattr(fits[0], name), getattr(fits[1], name))
+        assert_float32_follows_float64(getattr(fits[0], name), getattr(fits[1], name),
+                                       RTOL.get(name, 1e-5))
     assert_float32_follows_float64(fits[0].transform(X), fits[1].transform(X))
 
 
