@@ -1,32 +1,27 @@
 """Build the Cython kernels of skdbn (metadata lives in pyproject.toml).
 
-The element-wise loops are written to vectorise: ``-fno-trapping-math`` lets
-gcc if-convert their comparisons, and on an x86-64 build host with AVX2 and
-FMA those are enabled too (4x faster sigmoid-and-sample loops than SSE2).
-Set ``SKDBN_PORTABLE_BUILD=1`` to build for any x86-64 (e.g. for a wheel).
+The default build is portable: it runs on any machine of its architecture
+(any x86-64, any aarch64), so a wheel built on one machine runs on another.
+On x86-64 the CD kernels are compiled twice, once for AVX2 + FMA, and the
+copy the CPU can run is chosen at import. ``SKDBN_NATIVE_BUILD=1`` adds
+``-march=native`` for the build machine only.
+
+OpenMP is used when the compiler supports it (checked by compiling a test
+program); otherwise, or with ``SKDBN_NO_OPENMP=1``, the kernels build without
+it and run single-threaded (``skdbn.show_versions()`` says which).
 """
 
 import os
-import platform
+import shutil
+import sysconfig
+import tempfile
+import textwrap
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
-
-def host_simd_flags():
-    if os.environ.get("SKDBN_PORTABLE_BUILD") or platform.machine() != "x86_64":
-        return []
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return []
-    return ["-mavx2", "-mfma"] if {"avx2", "fma"} <= set(flags) else []
-
-
-OPENMP = ["-fopenmp"]
-COMPILE = ["-O3", "-fno-trapping-math", *host_simd_flags(), *OPENMP]
 DIRECTIVES = {
     "language_level": 3,
     "boundscheck": False,
@@ -35,16 +30,104 @@ DIRECTIVES = {
     "initializedcheck": False,
 }
 
+OPENMP_TEST = textwrap.dedent("""\
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += omp_get_num_threads() > 0;
+        return n > 0 ? 0 : 1;
+    }
+""")
+
+
+def _flag(name):
+    return os.environ.get(name, "") not in ("", "0")
+
+
+def _openmp_flags(compiler):
+    """(compile, link) flags for OpenMP, or None if the compiler has none."""
+    if _flag("SKDBN_NO_OPENMP"):
+        return None
+    if compiler.compiler_type == "msvc":
+        return ["/openmp"], []
+    candidates = [(["-fopenmp"], ["-fopenmp"]),
+                  # Apple clang: the runtime comes from Homebrew's libomp.
+                  (["-Xpreprocessor", "-fopenmp"], ["-lomp"])]
+    tmp = tempfile.mkdtemp()
+    try:
+        src = os.path.join(tmp, "openmp_test.c")
+        with open(src, "w") as f:
+            f.write(OPENMP_TEST)
+        for compile_args, link_args in candidates:
+            try:
+                objects = compiler.compile([src], output_dir=tmp,
+                                           extra_postargs=compile_args)
+                compiler.link_executable(objects, "openmp_test", output_dir=tmp,
+                                         extra_postargs=link_args)
+            except Exception:  # CompileError, LinkError: try the next flags
+                continue
+            return compile_args, link_args
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return None
+
+
+class BuildExt(build_ext):
+    """Compiler flags chosen for the compiler actually used."""
+
+    def build_extensions(self):
+        if self.compiler.compiler_type == "msvc":
+            compile_args = ["/O2"]
+        else:
+            # -fno-trapping-math lets gcc if-convert, hence vectorise, the
+            # comparisons of the sigmoid-and-sample loops.
+            compile_args = ["-O3", "-fno-trapping-math"]
+            if _flag("SKDBN_NATIVE_BUILD"):
+                compile_args.append("-march=native")
+        openmp = _openmp_flags(self.compiler)
+        link_args = []
+        if openmp is None:
+            print("skdbn: building WITHOUT OpenMP; the kernels will run single-threaded")
+        else:
+            compile_args += openmp[0]
+            link_args += openmp[1]
+        avx2 = ["/arch:AVX2"] if self.compiler.compiler_type == "msvc" else ["-mavx2", "-mfma"]
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_args
+            if ext.name.endswith("_avx2"):
+                ext.extra_compile_args = compile_args + avx2
+            ext.extra_link_args = link_args
+            if _flag("SKDBN_NATIVE_BUILD"):
+                ext.define_macros.append(("SKDBN_NATIVE_BUILD", "1"))
+        super().build_extensions()
+
+
+# The CD kernels are also compiled for AVX2 + FMA on x86-64 (_cd_avx2),
+# and skdbn/_kernels/__init__.py picks that copy at run time on CPUs that
+# have them: the wheel stays portable and the hot loops run at full width.
+def _target_is_x86_64():
+    # sysconfig follows a cross-compilation's target (_PYTHON_HOST_PLATFORM,
+    # as cibuildwheel sets on macOS); ARCHFLAGS may add arm64 to it.
+    target = sysconfig.get_platform().lower()
+    return (target.endswith(("x86_64", "amd64"))
+            and "arm64" not in os.environ.get("ARCHFLAGS", ""))
+
+
+X86_64 = _target_is_x86_64()
+AVX2_EXTENSIONS = ("_cd_avx2",) if X86_64 else ()
+
 extensions = [
     Extension(
         f"skdbn._kernels.{name}",
         [f"skdbn/_kernels/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=COMPILE,
-        extra_link_args=OPENMP,
     )
-    for name in ("_random", "_cd", "_mlp")
+    for name in ("_random", "_cd_baseline", "_mlp", "_openmp_helpers", *AVX2_EXTENSIONS)
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES),
+    cmdclass={"build_ext": BuildExt},
+)

@@ -14,6 +14,9 @@ gemm numpy  the same five products through numpy's ``matmul``, i.e. numpy's
             BLAS, which scikit-learn's RBM uses; it can be a different
             OpenBLAS build from scipy's, and faster or slower at these shapes.
 skdbn       ``partial_fit`` (one epoch) of a fitted skdbn RBM, CD-1.
+skdbn base  the same with the baseline build of the kernels (SSE2 on x86-64),
+            which skdbn runs on CPUs without AVX2 + FMA: what the runtime
+            dispatch to the AVX2 + FMA build gains.
 skdbn PCD   the same with ``persistent=True`` (BernoulliRBM's default): the
             algorithm of sklearn's BernoulliRBM, five products of the same
             shapes; the positive and negative hidden passes share one product.
@@ -24,12 +27,15 @@ sklearn     ``sklearn.neural_network.BernoulliRBM(n_iter=1).fit`` (PCD-1).
 like with like, skdbn PCD with sklearn's PCD.
 torch       the numpy CD-1 written in torch, when torch is installed.
 
-Usage: ``python benchmarks/bench_cd.py [--quick] [--repeats N]``.
+Usage: ``python benchmarks/bench_cd.py [--quick] [--repeats N]``;
+``--problem V H BATCH N`` times one problem with skdbn and the ceiling only
+(run it with a portable and a native build: the "x ceiling" ratios compare).
 """
 
 import argparse
 import importlib.util
 import os
+import time
 
 import numpy as np
 from scipy.special import expit
@@ -37,9 +43,11 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from _timing import best_time
 from skdbn import BernoulliRBM, GaussianBernoulliRBM
-from skdbn._kernels import _cd
+from skdbn._kernels import _cd, cd_variant
 
 N_THREADS = os.cpu_count()
+# time.perf_counter (wall time) or time.process_time (--cpu-time).
+CLOCK = time.perf_counter
 
 
 def make_data(n, V, gaussian, seed=0):
@@ -136,8 +144,22 @@ def run_torch(X, H, m, gaussian):
     return epoch
 
 
-def run_skdbn(X, H, m, gaussian, persistent=False):
+def run_skdbn(X, H, m, gaussian, persistent=False, kernels=None):
+    """``kernels``: a build of the CD kernels to run instead of the one
+    skdbn dispatched to at import (the baseline one, to time dispatch)."""
     cls = GaussianBernoulliRBM if gaussian else BernoulliRBM
+    if kernels is not None:
+        import skdbn._rbm
+
+        def swapped():
+            dispatched, skdbn._rbm._cd = skdbn._rbm._cd, kernels
+            try:
+                epoch()
+            finally:
+                skdbn._rbm._cd = dispatched
+
+        epoch = run_skdbn(X, H, m, gaussian, persistent)
+        return swapped
     model = cls(
         n_components=H,
         batch_size=m,
@@ -145,6 +167,7 @@ def run_skdbn(X, H, m, gaussian, persistent=False):
         learning_rate=0.001,
         persistent=persistent,
         random_state=0,
+        n_jobs=N_THREADS,
     ).fit(X[:m])
     return lambda: model.partial_fit(X)
 
@@ -156,25 +179,30 @@ def run_sklearn(X, H, m):
     return lambda: model.fit(X)
 
 
-def bench(V, H, m, n_samples, gaussian, repeats):
+def bench(V, H, m, n_samples, gaussian, repeats, skdbn_only=False):
     X = make_data(n_samples, V, gaussian)
     flops = 10.0 * m * V * H * (n_samples // m)
-    peers = {
-        "gemm-only": run_gemm_only(X, H, m),
-        "gemm numpy": run_gemm_numpy(X, H, m),
-        "skdbn": run_skdbn(X, H, m, gaussian),
-    }
+    peers = {"gemm-only": run_gemm_only(X, H, m)}
+    if not skdbn_only:
+        peers["gemm numpy"] = run_gemm_numpy(X, H, m)
+    peers["skdbn"] = run_skdbn(X, H, m, gaussian)
+    if cd_variant() != "baseline":
+        # The same build's baseline kernels, which CPUs without AVX2 run.
+        import skdbn._kernels._cd_baseline as baseline
+
+        peers["skdbn base"] = run_skdbn(X, H, m, gaussian, kernels=baseline)
     if not gaussian:
         peers["skdbn PCD"] = run_skdbn(X, H, m, gaussian, persistent=True)
-    peers["numpy"] = run_numpy(X, H, m, gaussian)
-    if not gaussian:
-        peers["sklearn"] = run_sklearn(X, H, m)
-    if importlib.util.find_spec("torch") is not None:
-        peers["torch"] = run_torch(X, H, m, gaussian)
+    if not skdbn_only:
+        peers["numpy"] = run_numpy(X, H, m, gaussian)
+        if not gaussian:
+            peers["sklearn"] = run_sklearn(X, H, m)
+        if importlib.util.find_spec("torch") is not None:
+            peers["torch"] = run_torch(X, H, m, gaussian)
     units = "Gaussian" if gaussian else "Bernoulli"
     print(f"\n(V, H, batch) = ({V}, {H}, {m}) {units}, {n_samples} samples, float32")
     with threadpool_limits(limits=N_THREADS, user_api="blas"):
-        times = {name: best_time(fn, repeats) for name, fn in peers.items()}
+        times = {name: best_time(fn, repeats, CLOCK) for name, fn in peers.items()}
     ceiling = times["gemm-only"]
     print(f"  {'peer':<11} {'seconds':>9} {'GFLOP/s':>9} {'x ceiling':>10} {'skdbn x':>8}")
     for name, t in times.items():
@@ -188,15 +216,41 @@ def bench(V, H, m, n_samples, gaussian, repeats):
 
 
 def main():
+    global N_THREADS, CLOCK
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--quick", action="store_true", help="skip the report's 8000 x 20000 problem"
     )
+    parser.add_argument(
+        "--problem", type=int, nargs=4, action="append", metavar=("V", "H", "BATCH", "N"),
+        help="run only this Bernoulli problem (repeatable), with the skdbn peers and "
+             "the GEMM-only ceiling: e.g. to compare a portable build with a native one",
+    )
+    parser.add_argument("--threads", type=int, default=N_THREADS,
+                        help="threads of skdbn and BLAS (default: all cores)")
+    parser.add_argument(
+        "--cpu-time", action="store_true",
+        help="time by the process's CPU time, not wall time: with --threads 1 on a "
+             "busy machine, the time spent waiting for a core is not counted",
+    )
     args = parser.parse_args()
+    N_THREADS = args.threads
+    if args.cpu_time:
+        CLOCK = time.process_time
+    from skdbn._kernels import _openmp_helpers
+
+    print(f"skdbn build: {'native' if _openmp_helpers.native_build() else 'portable'}, "
+          f"CD kernels {cd_variant()}, "
+          f"OpenMP {'on' if _openmp_helpers.openmp_enabled() else 'off'}; "
+          f"{'CPU' if args.cpu_time else 'wall'} time")
     blas = [(i["internal_api"], i.get("version"), i.get("architecture"), i["num_threads"])
             for i in threadpool_info() if i["user_api"] == "blas"]
     print(f"threads: {N_THREADS}; BLAS libraries (api, version, kernel, threads): {blas}")
+    if args.problem:
+        for V, H, m, n in args.problem:
+            bench(V, H, m, n, False, args.repeats, skdbn_only=True)
+        return
     bench(784, 500, 100, 10_000, False, args.repeats)
     bench(784, 500, 1000, 20_000, False, args.repeats)
     bench(3072, 1024, 100, 5_000, True, args.repeats)

@@ -19,7 +19,28 @@ DOC_DIR = Path(__file__).resolve().parent
 ROOT = DOC_DIR.parent
 sys.path.insert(0, str(DOC_DIR / "sphinxext"))
 
-import skdbn  # noqa: E402
+
+def _import_built_skdbn():
+    """Import skdbn with its compiled kernels, wherever it is installed.
+
+    ``python -m sphinx`` from the root of a clone puts the source tree first
+    on ``sys.path``. After an editable install the extensions sit in it;
+    after a regular install (a wheel) they do not, so the source tree is
+    dropped from the path and the installed package imported instead.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module("skdbn._kernels._cd") and sys.modules["skdbn"]
+    except ImportError:
+        pass
+    for name in [m for m in sys.modules if m == "skdbn" or m.startswith("skdbn.")]:
+        del sys.modules[name]
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT]
+    return importlib.import_module("skdbn")
+
+
+skdbn = _import_built_skdbn()
 
 project = "skdbn"
 author = "the skdbn developers"

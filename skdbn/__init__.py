@@ -7,6 +7,7 @@ from ._patches import merge_patch_rbms
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
 from ._zca import ZCAWhitener
 from .distributed import DistributedFit
+from .utils import show_versions
 
 __version__ = "0.1.0.dev0"
 
@@ -19,5 +20,6 @@ __all__ = [
     "ZCAWhitener",
     "merge_patch_rbms",
     "metrics",
+    "show_versions",
     "__version__",
 ]

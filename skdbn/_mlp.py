@@ -21,6 +21,7 @@ from .utils._compat import (
     HasMethods,
     Interval,
     StrOptions,
+    _check_sample_weight,
     _fit_context,
     _openmp_effective_n_threads,
     validate_data,
@@ -216,7 +217,7 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=False)
     @atomic_fit(fresh=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Pretrain (if needed), initialise the output layer, fine-tune.
 
         Parameters
@@ -225,6 +226,14 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
             Training data (in [0, 1] for a Bernoulli DBN).
         y : array-like of shape (n_samples,)
             Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples, as in scikit-learn's ``MLPClassifier``:
+            each minibatch's loss and gradient are the weighted mean over its
+            rows, the output layer's logistic regression is fitted with the
+            weights, and early stopping scores the weighted accuracy. An
+            integer weight acts as that many copies of the row in the
+            supervised steps. The unsupervised pretraining of the DBN (when
+            ``dbn`` is not fitted yet) does not use them.
 
         Returns
         -------
@@ -233,6 +242,9 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
         check_classification_targets(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         codes = encoder.transform(y).astype(np.int32)
@@ -246,19 +258,22 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         dtype = self.dbn_.rbms_[0].components_.dtype
         check_dtype_range(X, dtype)
         X = X.astype(dtype, copy=False)
-        self._init_layers(X, codes, dtype)
+        self._init_layers(X, codes, dtype, sample_weight)
 
+        weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
         if self.early_stopping and self.max_iter > 0:
-            X_train, X_val, y_train, y_val = train_test_split(
-                X, codes, test_size=self.validation_fraction, stratify=codes,
+            X_train, X_val, y_train, y_val, w_train, w_val = train_test_split(
+                X, codes, weights, test_size=self.validation_fraction, stratify=codes,
                 random_state=rng.randint(np.iinfo(np.int32).max),
             )
         else:
-            X_train, y_train, X_val, y_val = X, codes, None, None
-        self._fine_tune(X_train, y_train, X_val, y_val, rng)
+            X_train, y_train, X_val, y_val, w_train, w_val = X, codes, None, None, weights, None
+        if sample_weight is None:
+            w_train = None
+        self._fine_tune(X_train, y_train, X_val, y_val, rng, w_train, w_val)
         return self
 
-    def _init_layers(self, X, codes, dtype):
+    def _init_layers(self, X, codes, dtype, sample_weight=None):
         """Hidden layers from the DBN, output layer from a logistic regression."""
         self.coefs_ = [rbm.components_.astype(dtype, copy=True) for rbm in self.dbn_.rbms_]
         self.intercepts_ = [rbm.intercept_hidden_.astype(dtype, copy=True)
@@ -269,7 +284,8 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
             # then takes raw v like the DBN does.
             self.coefs_[0] = (self.coefs_[0] / first._sigma).astype(dtype)
         features = self.dbn_.transform(X)
-        logistic = LogisticRegression(C=self.logistic_C, max_iter=1000).fit(features, codes)
+        logistic = LogisticRegression(C=self.logistic_C, max_iter=1000).fit(
+            features, codes, sample_weight=sample_weight)
         if self.classes_.size == 2:
             # Two-class softmax equivalent to the binary logistic model.
             W = np.vstack([np.zeros_like(logistic.coef_), logistic.coef_])
@@ -286,7 +302,9 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         sizes = [W.shape[0] for W in self.coefs_]
         return [None] + [np.empty((m, n), dtype) for n in sizes]
 
-    def _fine_tune(self, X, y, X_val, y_val, rng):
+    def _fine_tune(self, X, y, X_val, y_val, rng, w=None, w_val=None):
+        """Backprop epochs; ``w``: training weights (None: all 1), ``w_val``:
+        validation weights."""
         dtype = self.coefs_[0].dtype
         adam = self.solver == "adam"
         state1 = [np.zeros_like(W) for W in self.coefs_]
@@ -303,10 +321,14 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
             for epoch in range(self.max_iter):
                 begin = time.perf_counter()
                 order = rng.permutation(n_samples)
-                loss = 0.0
+                loss = total = 0.0
                 for sl in gen_batches(n_samples, batch_size):
                     idx = order[sl]
                     m = idx.size
+                    w_batch = None if w is None else w[idx].astype(dtype)
+                    weight = m if w is None else float(np.sum(w[idx]))
+                    if weight == 0:
+                        continue  # zero-weight rows teach nothing
                     step += 1
                     batch_loss = _mlp.train_step(
                         np.ascontiguousarray(X[idx]), y[idx], self.coefs_, self.intercepts_,
@@ -316,10 +338,11 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
                         adam=adam, learning_rate=self.learning_rate_init,
                         momentum=self.momentum, alpha=self.alpha, beta1=self.beta_1,
                         beta2=self.beta_2, epsilon=self.epsilon, step=step,
-                        n_threads=n_threads,
+                        n_threads=n_threads, sample_weight=w_batch,
                     )
-                    loss += batch_loss * m
-                loss /= n_samples
+                    loss += batch_loss * weight
+                    total += weight
+                loss /= max(total, 1e-300)
                 finite = all(np.isfinite(a.min()) and np.isfinite(a.max())
                              for a in self.coefs_ + self.intercepts_)
                 if not (finite and np.isfinite(loss) and loss < _MAX_LOSS):
@@ -333,7 +356,10 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
                 self.n_iter_ = epoch + 1
                 message = f"Epoch {epoch + 1}, loss = {loss:.5f}"
                 if X_val is not None:
-                    score = float(np.mean(self._predict_codes(X_val, n_threads) == y_val))
+                    if w_val is not None and not np.sum(w_val) > 0:
+                        w_val = None  # all-zero validation weights: plain accuracy
+                    score = float(np.average(self._predict_codes(X_val, n_threads) == y_val,
+                                             weights=w_val))
                     self.validation_scores_.append(score)
                     message += f", validation accuracy = {score:.4f}"
                     if score > best + self.tol:

@@ -57,6 +57,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     """
 
     _gaussian = False
+    # What score_samples measures, as the verbose lines name it.
+    _score_name = "pseudo-likelihood"
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -345,10 +347,12 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     error = sq_error / n_samples
                 self.reconstruction_errors_.append(error)
                 if self.verbose:
+                    # scikit-learn's line (scripts parse it), then ours.
+                    seconds = time.perf_counter() - begin
                     print(
                         f"[{type(self).__name__}] Iteration {self.n_iter_}, "
-                        f"reconstruction error = {error:.4f}, "
-                        f"time = {time.perf_counter() - begin:.2f}s"
+                        f"{self._score_name} = {self._score_samples(X).mean():.2f}, "
+                        f"time = {seconds:.2f}s, reconstruction error = {error:.4f}"
                     )
 
     def _sigma_learning_rate(self):
@@ -607,7 +611,10 @@ class BernoulliRBM(_BaseRBM):
     n_iter : int, default=10
         Number of passes over the training data (epochs).
     verbose : int, default=0
-        Print the reconstruction error and time of every epoch.
+        Print one line per epoch, scikit-learn's
+        ``[BernoulliRBM] Iteration %d, pseudo-likelihood = %.2f, time = %.2fs``
+        (the mean of :meth:`score_samples` over X, computed after the epoch's
+        time is taken) followed by ``, reconstruction error = %.4f``.
     random_state : int, RandomState instance or None, default=None
         Determines the initial weights and every random sample. The same seed
         gives the same samples whatever ``n_jobs``.
@@ -735,7 +742,15 @@ class BernoulliRBM(_BaseRBM):
 
         The free energy of each sample is compared with that of a copy with
         one randomly chosen feature flipped; the log-logistic of the
-        difference, times ``n_features``, estimates ``log p(v)``.
+        difference, times ``n_features``, estimates ``log p(v)``. The flipped
+        feature is drawn from ``random_state``, so a model with an integer
+        seed scores the same data the same way every call.
+
+        This is scikit-learn's meaning, kept for a drop-in replacement. It
+        needs no partition function; for the log-likelihood itself use
+        :func:`skdbn.metrics.log_likelihood`.
+        :meth:`GaussianBernoulliRBM.score_samples` differs: a flipped bit has
+        no meaning for real-valued visibles.
 
         Parameters
         ----------
@@ -747,7 +762,9 @@ class BernoulliRBM(_BaseRBM):
         pseudo_likelihood : ndarray of shape (n_samples,)
             Pseudo-likelihood of each sample (proxy for the log-likelihood).
         """
-        v = self._validate_fitted_input(X)
+        return self._score_samples(self._validate_fitted_input(X))
+
+    def _score_samples(self, v):
         rng = check_random_state(self.random_state)
         ind = (np.arange(v.shape[0]), rng.randint(0, v.shape[1], v.shape[0]))
         if sp.issparse(v):
@@ -785,7 +802,10 @@ class GaussianBernoulliRBM(_BaseRBM):
     n_iter : int, default=10
         Number of passes over the training data (epochs).
     verbose : int, default=0
-        Print the reconstruction error and time of every epoch.
+        Print one line per epoch:
+        ``[GaussianBernoulliRBM] Iteration %d, -free energy = %.2f, time = %.2fs,
+        reconstruction error = %.4f``, where -free energy is the mean of
+        :meth:`score_samples` over X.
     random_state : int, RandomState instance or None, default=None
         Determines the initial weights and every random sample.
     cd_k : int, default=1
@@ -860,6 +880,7 @@ class GaussianBernoulliRBM(_BaseRBM):
     """
 
     _gaussian = True
+    _score_name = "-free energy"
 
     _parameter_constraints: dict = {
         **_BaseRBM._parameter_constraints,
@@ -944,8 +965,13 @@ class GaussianBernoulliRBM(_BaseRBM):
     def score_samples(self, X):
         """Unnormalised log-density ``-F(v)`` of each sample.
 
-        For continuous visibles this is ``log p(v) + log Z``; differences
-        between samples are exact log-probability ratios.
+        ``-F(v) = log p(v) + log Z``: differences between samples are exact
+        log-probability ratios, and adding ``-log Z``
+        (:func:`skdbn.metrics.log_partition_ais`) gives the log-density.
+        Unlike :meth:`BernoulliRBM.score_samples` this is not a
+        pseudo-likelihood, which flips one binary feature: real-valued
+        visibles have nothing to flip, and their free energy is exact and
+        deterministic.
 
         Parameters
         ----------
@@ -958,6 +984,9 @@ class GaussianBernoulliRBM(_BaseRBM):
             Negative free energy of each sample.
         """
         return -self.free_energy(X)
+
+    def _score_samples(self, X):
+        return -self._free_energy(X)
 
 
 def _warn_outside_unit_interval(X, name):

@@ -282,8 +282,10 @@ class ZCAWhitener(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         covariance = self._scatter / max(self.n_samples_seen_ - 1, 1)
         # Divide-and-conquer is several times faster than the default driver
         # at image sizes; eigh reads the upper triangle only.
+        # (SciPy 1.11 and 1.12 size evd's workspace wrongly for one feature.)
         eigvals, eigvecs = linalg.eigh(
-            covariance, lower=False, driver="evd", overwrite_a=True, check_finite=False
+            covariance, lower=False, driver="evd" if n_features > 1 else None,
+            overwrite_a=True, check_finite=False,
         )
         del covariance
         eigvals = np.maximum(eigvals[::-1], 0.0)

@@ -113,7 +113,7 @@ def _binary_configurations(n):
         yield ((codes[:, None] >> bits) & 1).astype(np.float64)
 
 
-def log_partition_exact(rbm):
+def log_partition_exact(rbm, n_jobs=None):
     """Exact ``log Z`` of a small RBM.
 
     Sums analytically over one layer and enumerates the other: the smaller
@@ -124,6 +124,9 @@ def log_partition_exact(rbm):
     ----------
     rbm : BernoulliRBM or GaussianBernoulliRBM
         A fitted model.
+    n_jobs : int, default=None
+        Threads of the enumeration (the result does not depend on them);
+        None or -1 uses all the cores available.
 
     Returns
     -------
@@ -161,7 +164,7 @@ def log_partition_exact(rbm):
             "Use log_partition_ais for this model."
         )
     terms = []
-    n_threads = _openmp_effective_n_threads(None, only_physical_cores=False)
+    n_threads = _openmp_effective_n_threads(n_jobs, only_physical_cores=False)
     with single_threaded_blas():
         for states in _binary_configurations(n):
             out = np.empty(states.shape[0])

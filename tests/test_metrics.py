@@ -47,10 +47,18 @@ def digits():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("n_jobs", [None, 1, 2])
 @pytest.mark.parametrize("shape", [(5, 7), (8, 3)])  # enumerate hidden / visible
-def test_exact_log_z_matches_brute_force(shape):
+def test_exact_log_z_matches_brute_force(shape, n_jobs):
     rbm = random_rbm(BernoulliRBM, *shape, scale=1.0)
-    assert log_partition_exact(rbm) == pytest.approx(brute_force_log_z(rbm), rel=1e-12)
+    assert log_partition_exact(rbm, n_jobs=n_jobs) == pytest.approx(
+        brute_force_log_z(rbm), rel=1e-12)
+
+
+def test_exact_log_z_rejects_zero_n_jobs():
+    rbm = random_rbm(BernoulliRBM, 4, 3, scale=1.0)
+    with pytest.raises(ValueError, match="n_jobs == 0 is invalid"):
+        log_partition_exact(rbm, n_jobs=0)
 
 
 def test_exact_log_z_gaussian_matches_numerical_integration():

@@ -112,6 +112,32 @@ def test_forward_matches_numpy(dtype):
         assert_allclose(acts[l + 1], a, **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("adam", [False, True])
+def test_train_step_integer_weights_equal_repeated_rows(dtype, adam):
+    sizes = (13, 9, 5)
+    rng = np.random.RandomState(2)
+    X = rng.uniform(size=(11, 13)).astype(dtype)
+    y = rng.randint(0, 5, 11).astype(np.int32)
+    w = np.array([0, 1, 2, 3, 1, 1, 0, 2, 1, 3, 1])
+    results = []
+    for Xs, ys, sw in [(X, y, w.astype(dtype)), (np.repeat(X, w, 0), np.repeat(y, w), None)]:
+        weights, biases = make_net(sizes, dtype)
+        states = [[np.zeros_like(a) for a in group] for group in (weights, weights, biases, biases)]
+        m = Xs.shape[0]
+        acts = [None] + [np.empty((m, n), dtype) for n in sizes[1:]]
+        deltas = [None] + [np.empty((m, n), dtype) for n in sizes[1:]]
+        grads = [np.empty_like(W) for W in weights]
+        with threadpool_limits(limits=1, user_api="blas"):
+            loss = _mlp.train_step(Xs, ys, weights, biases, *states, acts, deltas, grads,
+                                   adam=adam, learning_rate=0.3, alpha=0.01, step=2,
+                                   n_threads=2, sample_weight=sw)
+        results.append((loss, weights + biases))
+    assert results[0][0] == pytest.approx(results[1][0], rel=TOL[dtype]["rtol"])
+    for a, b in zip(results[0][1], results[1][1]):
+        assert_allclose(a, b, **TOL[dtype])
+
+
 # ---------------------------------------------------------------------------
 # Estimators
 # ---------------------------------------------------------------------------
@@ -280,6 +306,38 @@ def test_binary_targets_before_fine_tuning(dbn, digits_split):
     assert_allclose(clf.predict_proba(X_test), logistic.predict_proba(dbn.transform(X_test)),
                     rtol=1e-4, atol=1e-6)
     assert set(clf.predict(X_test)) <= {"low", "high"}
+
+
+def test_integer_sample_weight_equals_repeated_rows(dbn, digits_split):
+    # scikit-learn's semantics: weight k acts as k copies of the row. With a
+    # fitted DBN and whole-set batches, the logistic regression and every
+    # gradient step then see the same weighted sums.
+    X, _, y, _ = digits_split
+    X, y = X[:300].astype(np.float64), y[:300]
+    w = np.random.RandomState(0).randint(0, 3, X.shape[0])
+    params = dict(dbn=dbn, max_iter=3, batch_size=2000, solver="sgd",
+                  learning_rate_init=0.05, early_stopping=False, random_state=0)
+    weighted = PretrainedMLPClassifier(**params).fit(X, y, sample_weight=w)
+    repeated = PretrainedMLPClassifier(**params).fit(np.repeat(X, w, 0), np.repeat(y, w))
+    assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-4)
+    assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-4)
+    # Different weights give a different model (the weights are used).
+    other = PretrainedMLPClassifier(**params).fit(X, y)
+    assert np.abs(other.predict_proba(X) - weighted.predict_proba(X)).max() > 1e-3
+    # Early stopping splits the weights with the rows and scores the
+    # weighted accuracy; zero weights only drop rows from the sums.
+    clf = PretrainedMLPClassifier(**{**params, "early_stopping": True,
+                                     "batch_size": 50}).fit(X, y, sample_weight=w)
+    assert 0 <= clf.best_validation_score_ <= 1
+
+
+def test_sample_weight_is_validated(dbn, digits_split):
+    X, _, y, _ = digits_split
+    clf = PretrainedMLPClassifier(dbn=dbn, max_iter=1)
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        clf.fit(X[:20], y[:20], sample_weight=-np.ones(20))
+    with pytest.raises(ValueError, match="sample_weight.shape"):
+        clf.fit(X[:20], y[:20], sample_weight=np.ones(19))
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])

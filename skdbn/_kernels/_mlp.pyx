@@ -153,17 +153,22 @@ cdef void update_rows(floating *W, floating *G, floating *S1, floating *S2,
 
 
 cdef double delta_from_probs(floating *P, Py_ssize_t m, Py_ssize_t k,
-                              const int *y) noexcept nogil:
-    """P <- (P - onehot(y)) / m in place; returns the summed cross-entropy."""
+                              const int *y, const floating *w,
+                              double total) noexcept nogil:
+    """P <- (P - onehot(y)) * w_i / total in place (w_i = 1 if ``w`` is NULL);
+    returns the cross-entropy summed with the weights."""
     cdef Py_ssize_t i, j
-    cdef double loss = 0
-    cdef floating p
+    cdef double loss = 0, wi = 1
+    cdef floating p, scale
     for i in range(m):
+        if w != NULL:
+            wi = w[i]
         p = P[i * k + y[i]]
-        loss -= log(p if p > 1e-300 else 1e-300)
+        loss -= wi * log(p if p > 1e-300 else 1e-300)
         P[i * k + y[i]] = p - 1
+        scale = wi / total
         for j in range(k):
-            P[i * k + j] = P[i * k + j] / m
+            P[i * k + j] = P[i * k + j] * scale
     return loss
 
 
@@ -172,7 +177,7 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
                list acts, list deltas, list grads, bint adam=False,
                double learning_rate=0.1, double momentum=0.9, double alpha=0.0,
                double beta1=0.9, double beta2=0.999, double epsilon=1e-8,
-               int step=1, int n_threads=1):
+               int step=1, int n_threads=1, const floating[::1] sample_weight=None):
     """One minibatch of backprop with softmax cross-entropy; returns the loss.
 
     Parameters
@@ -196,11 +201,14 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
         ``alpha / (2 m) * ||W||^2``, so the gradient ``alpha / m * W``.
     step : int
         1-based update count, for Adam's bias correction.
+    sample_weight : array of shape (m,) or None
+        Weights of the rows, as in scikit-learn's MLP: the loss, its
+        gradient and the L2 term are divided by their sum instead of m.
 
     Returns
     -------
     loss : float
-        Mean cross-entropy of the minibatch (before the update).
+        Mean cross-entropy of the minibatch (weighted), before the update.
     """
     cdef Py_ssize_t m = X.shape[0], L = len(weights), l, n_out, n_in, j
     cdef floating[:, ::1] W, G, S1, S2, A_prev, A_out, D, D_prev
@@ -210,7 +218,16 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
     cdef const floating *a_ptr
     cdef int t, nt
     cdef double loss = 0
-    cdef floating lr = learning_rate, mom = momentum, decay = alpha / m
+    cdef const floating *w = NULL
+    cdef double total = m
+    if sample_weight is not None:
+        if sample_weight.shape[0] != m:
+            raise ValueError("train_step: sample_weight does not match X")
+        w = &sample_weight[0]
+        total = np.sum(sample_weight, dtype=np.float64)
+        if not total > 0:
+            raise ValueError("train_step: the weights of a minibatch sum to 0")
+    cdef floating lr = learning_rate, mom = momentum, decay = alpha / total
     cdef floating b1 = beta1, b2 = beta2, eps = epsilon
     if adam:
         lr = learning_rate * sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
@@ -219,7 +236,7 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
     # The output delta (P - Y) / m replaces the probabilities in acts[L].
     D = acts[L]
     with nogil:
-        loss = delta_from_probs(&D[0, 0], m, D.shape[1], &y[0])
+        loss = delta_from_probs(&D[0, 0], m, D.shape[1], &y[0], w, total)
     for l in range(L - 1, -1, -1):
         W = weights[l]
         b = biases[l]
@@ -258,4 +275,4 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
                 else:
                     bs1[j] = mom * bs1[j] - lr * gb[j]
                     b[j] = b[j] + bs1[j]
-    return loss / m
+    return loss / total
