@@ -22,6 +22,7 @@ from numpy.testing import assert_array_equal
 from skdbn import BernoulliRBM, DistributedFit, GaussianBernoulliRBM
 from skdbn.distributed import _main, _transport
 from skdbn.distributed._worker import Trainer
+from test_distributed import _alive
 
 KEY = b"skdbn fault-suite key"
 
@@ -375,15 +376,6 @@ def test_divergence_raises_with_a_hint_and_leaves_the_estimator_as_it_was():
                 before = _state(rbm)
                 rbm.partial_fit(X)
         assert_same_state(rbm, before)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split()[2] != "Z"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSTOP])
