@@ -559,10 +559,14 @@ print((rss("VmHWM") - base) / rbm.components_.nbytes)
 def test_fit_memory_is_the_model_plus_a_minibatch():
     # Acceptance 5 and finding 10: a 200 MB float32 model peaked at about 3x
     # its size (weights drawn in float64, then cast).
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # The child imports the skdbn under test (in place or installed), never
+    # the uncompiled source tree that the working directory might shadow it with.
+    import skdbn
+
+    site = os.path.dirname(os.path.dirname(os.path.abspath(skdbn.__file__)))
+    env = {**os.environ, "PYTHONPATH": site + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT], capture_output=True,
-                         text=True, env=env, cwd=root, timeout=120)
+                         text=True, env=env, cwd=site, timeout=120)
     assert out.returncode == 0, out.stderr
     ratio = float(out.stdout.split()[-1])
     print(f"peak memory of fit above baseline: {ratio:.3f} x the model")
