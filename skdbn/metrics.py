@@ -8,6 +8,7 @@ Annealed Importance Sampling (Salakhutdinov & Murray, 2008) for any model.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -21,7 +22,7 @@ from .utils._compat import _openmp_effective_n_threads
 from .utils._threads import single_threaded_blas
 
 __all__ = ["AISEstimate", "default_betas", "log_likelihood", "log_partition_ais",
-           "log_partition_exact"]
+           "log_partition_exact", "log_partition_reverse_ais"]
 
 # Largest layer log_partition_exact enumerates (2**25 configurations).
 MAX_ENUMERATED_UNITS = 25
@@ -187,12 +188,17 @@ def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
                       n_jobs=None):
     """Estimate ``log Z`` by Annealed Importance Sampling.
 
-    The chains start from a base-rate model with no weights (for Bernoulli
-    visibles, visible biases fitted to ``X`` when given, else zero; for
-    Gaussian visibles, the RBM's own visible biases and ``sigma``) and move
+    The chains start from a base-rate model with no weights and move
     through the geometric path of inverse temperatures ``betas`` with one
-    Gibbs sweep each, on the same kernels as training. The estimate is
-    unbiased for ``Z`` and, in expectation, an underestimate of ``log Z``.
+    Gibbs sweep each, on the same kernels as training. For Bernoulli
+    visibles the base model's biases are the smoothed log-odds of the
+    training data's feature means, which the fitted model keeps
+    (``visible_means_``), or of the means of ``X`` when given; for Gaussian
+    visibles it shares the RBM's own visible biases and ``sigma``. The
+    estimate is unbiased for ``Z``; in expectation it underestimates
+    ``log Z``, so the log-likelihood it gives is optimistic (an upper
+    estimate): :func:`log_partition_reverse_ais` gives the matching lower
+    one.
 
     Parameters
     ----------
@@ -204,9 +210,10 @@ def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
         Inverse temperatures increasing from 0 to 1; the default is
         :func:`default_betas` (14 501 temperatures).
     X : array-like of shape (n_samples, n_features), default=None
-        Data for the base-rate model of Bernoulli visibles: its biases are
-        the smoothed log-odds of each feature's mean. A base model close to
-        the data makes the estimate much more accurate.
+        Data for the base-rate model of Bernoulli visibles, instead of the
+        training data's means kept by the model. A base model close to the
+        data makes the estimate much more accurate: a uniform one (a model
+        fitted before skdbn kept the means) can be off by nats.
     random_state : int, RandomState instance or None, default=None
         Seed of the chains.
     n_jobs : int, default=None
@@ -217,8 +224,15 @@ def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
     estimate : AISEstimate
         ``log_z`` with its ±3 standard-error interval ``lower``, ``upper``.
 
+    Warns
+    -----
+    UserWarning
+        When the ±3 standard-error interval of ``Z`` reaches zero
+        (``lower`` is ``-inf``): the estimate is then unreliable.
+
     See Also
     --------
+    log_partition_reverse_ais : The conservative estimate, from the data.
     log_partition_exact : Exact value for small models.
     log_likelihood : Mean log-probability of data.
 
@@ -229,42 +243,152 @@ def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
     >>> from skdbn.metrics import log_partition_ais, log_partition_exact
     >>> X = (np.random.RandomState(0).uniform(size=(200, 12)) < 0.3).astype(float)
     >>> rbm = BernoulliRBM(n_components=8, n_iter=5, random_state=0).fit(X)
-    >>> est = log_partition_ais(rbm, X=X, random_state=0)
+    >>> est = log_partition_ais(rbm, random_state=0)
     >>> bool(abs(est.log_z - log_partition_exact(rbm)) < 0.1)
     True
     """
     W, b, c, sigma = _parameters(rbm)
-    dtype = rbm.components_.dtype
+    betas = _check_betas(betas, n_runs)
+    b_base, log_z_base = _base_model(rbm, W, b, sigma, X)
+    log_w = _run_chains(rbm, b_base, betas, int(n_runs), random_state, n_jobs)
+    estimate = _summarise(log_w + log_z_base)
+    if estimate.lower == -np.inf:
+        warnings.warn(
+            f"The AIS estimate of log Z is unreliable: its log-weights have a standard "
+            f"deviation of {np.std(estimate.log_weights):.2f} nats and the ±3 "
+            f"standard-error interval of Z reaches zero (lower = -inf). Use more "
+            "n_runs or more temperatures (betas), and a base model close to the "
+            "data (X).",
+            UserWarning,
+            stacklevel=2,
+        )
+    return estimate
+
+
+def log_partition_reverse_ais(rbm, X, n_runs=100, betas=None, random_state=None,
+                              n_jobs=None):
+    """Conservative estimate of ``log Z`` by reverse AIS, from data.
+
+    Reverse annealing (RAISE; Burda, Grosse & Salakhutdinov, 2015): each
+    chain starts at a row of ``X``, drawn at random, and anneals from the
+    RBM down to the base model of :func:`log_partition_ais` along the same
+    temperatures in reverse. ``-F(v) - log_z_r`` of run ``r`` started at
+    ``v`` is then a stochastic lower bound of ``log p(v)`` (under the model
+    defined by the annealing, which approaches the RBM as the temperatures
+    get denser). ``log_z`` is the mean of the runs' values, so
+    ``log_likelihood(rbm, X, log_z)`` is a lower estimate of the mean
+    log-likelihood of ``X`` where :func:`log_partition_ais` gives an upper
+    one; their gap shows how far either can be trusted.
+
+    Parameters
+    ----------
+    rbm : BernoulliRBM
+        A fitted model with Bernoulli visibles.
+    X : array-like of shape (n_samples, n_features)
+        The data whose log-likelihood is estimated, e.g. the test set; the
+        chains start from ``n_runs`` of its rows (without replacement when
+        there are enough).
+    n_runs : int, default=100
+        Number of reverse chains, run together.
+    betas : array-like of shape (K + 1,), default=None
+        Inverse temperatures increasing from 0 to 1 (run from 1 down to 0);
+        the default is :func:`default_betas`.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the choice of rows and of the chains.
+    n_jobs : int, default=None
+        Threads; None or -1 uses all the cores available.
+
+    Returns
+    -------
+    estimate : AISEstimate
+        ``log_z``, the mean of the runs' ``log_weights``, with the ±3
+        standard-error interval of that mean.
+
+    See Also
+    --------
+    log_partition_ais : The forward estimate (an upper log-likelihood).
+    log_likelihood : Takes either estimate's ``log_z``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdbn import BernoulliRBM
+    >>> from skdbn.metrics import log_partition_exact, log_partition_reverse_ais
+    >>> X = (np.random.RandomState(0).uniform(size=(200, 12)) < 0.3).astype(float)
+    >>> rbm = BernoulliRBM(n_components=8, n_iter=5, random_state=0).fit(X)
+    >>> est = log_partition_reverse_ais(rbm, X, random_state=0)
+    >>> bool(abs(est.log_z - log_partition_exact(rbm)) < 0.1)
+    True
+    """
+    W, b, c, sigma = _parameters(rbm)
+    if sigma is not None:
+        raise ValueError("log_partition_reverse_ais needs Bernoulli visible units; "
+                         "for a GaussianBernoulliRBM use log_partition_ais.")
+    betas = _check_betas(betas, n_runs)
+    n_runs = int(n_runs)
+    X = _check_X(X, W.shape[1])
+    rng = check_random_state(random_state)
+    rows = rng.choice(X.shape[0], n_runs, replace=n_runs > X.shape[0])
+    b_base, log_z_base = _base_model(rbm, W, b, sigma, None)
+    # From the data, one Gibbs sweep at beta = 1 (the repeated 1 weighs
+    # nothing), then down to the base model; the kernel's log-weights are
+    # then minus the reverse chain's.
+    reverse = np.concatenate([[1.0], betas[::-1]])
+    v_init = np.ascontiguousarray(X[rows], dtype=rbm.components_.dtype)
+    log_w = _run_chains(rbm, b_base, reverse, n_runs, rng, n_jobs, v_init=v_init)
+    log_z = log_z_base - log_w
+    mean = float(np.mean(log_z))
+    half = 3 * float(np.std(log_z, ddof=1)) / np.sqrt(n_runs)
+    return AISEstimate(mean, mean - half, mean + half, log_z)
+
+
+def _check_betas(betas, n_runs):
     betas = default_betas() if betas is None else np.asarray(betas, dtype=np.float64)
     if (betas.ndim != 1 or betas.size < 2 or betas[0] != 0 or betas[-1] != 1
             or not np.all(np.diff(betas) > 0)):
         raise ValueError("betas must increase strictly from 0 to 1.")
     if int(n_runs) < 2:
         raise ValueError(f"n_runs must be at least 2, got {n_runs}.")
+    return betas
+
+
+def _check_X(X, n_visible):
+    X = check_array(X, dtype=np.float64, input_name="X")
+    if X.shape[1] != n_visible:
+        raise ValueError(f"X must have shape (n_samples, {n_visible}).")
+    return X
+
+
+def _base_model(rbm, W, b, sigma, X):
+    """Visible biases and ``log Z`` of the AIS base model (no weights)."""
     n_hidden, n_visible = W.shape
-    if sigma is None:
-        if X is None:
-            b_base = np.zeros(n_visible)
-        else:
-            X = check_array(X, dtype=np.float64, input_name="X")
-            if X.shape[1] != n_visible:
-                raise ValueError(f"X must have shape (n_samples, {n_visible}).")
-            p = (X.sum(0) + 1) / (X.shape[0] + 2)
-            b_base = np.log(p) - np.log1p(-p)
-        log_z_base = n_hidden * np.log(2) + np.logaddexp(0, b_base).sum()
-        sig = np.zeros(0, dtype)
+    if sigma is not None:
+        return b, n_hidden * np.log(2) + np.sum(np.log(sigma * np.sqrt(2 * np.pi)))
+    if X is not None:
+        X = _check_X(X, n_visible)
+        n, sums = X.shape[0], X.sum(0)
+    elif getattr(rbm, "n_samples_seen_", 0) > 0:
+        n = rbm.n_samples_seen_
+        sums = n * np.asarray(rbm.visible_means_, dtype=np.float64)
     else:
-        b_base = b
-        log_z_base = n_hidden * np.log(2) + np.sum(np.log(sigma * np.sqrt(2 * np.pi)))
-        sig = rbm.sigma_
+        n, sums = 0, np.zeros(n_visible)
+    # Smoothed means: no feature is certain, so no bias is infinite.
+    p = (sums + 1) / (n + 2)
+    b_base = np.log(p) - np.log1p(-p)
+    return b_base, n_hidden * np.log(2) + np.logaddexp(0, b_base).sum()
+
+
+def _run_chains(rbm, b_base, betas, n_runs, random_state, n_jobs, v_init=None):
+    dtype = rbm.components_.dtype
+    sig = rbm.sigma_ if isinstance(rbm, GaussianBernoulliRBM) else np.zeros(0, dtype)
     seed = int(check_random_state(random_state).randint(np.iinfo(np.int64).max))
     n_threads = _openmp_effective_n_threads(n_jobs, only_physical_cores=False)
-    log_w = np.empty(int(n_runs))
+    log_w = np.empty(n_runs)
     with single_threaded_blas():
         _cd.ais_run(rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_,
-                    b_base.astype(dtype), sig, betas, log_w, seed, n_threads)
-    log_w += log_z_base
-    return _summarise(log_w)
+                    np.asarray(b_base, dtype), sig, betas, log_w, seed, n_threads,
+                    v_init=v_init)
+    return log_w
 
 
 def _summarise(log_w):

@@ -15,12 +15,14 @@ from skdbn.metrics import (
     log_likelihood,
     log_partition_ais,
     log_partition_exact,
+    log_partition_reverse_ais,
 )
 
 
 def random_rbm(Estimator, n_visible, n_hidden, scale, dtype=np.float64, seed=0):
     rng = np.random.RandomState(seed)
-    rbm = Estimator(n_hidden, n_iter=0, dtype=dtype).fit(np.zeros((1, n_visible)))
+    # Fitted on one row of 0.5: the AIS base model stays uniform.
+    rbm = Estimator(n_hidden, n_iter=0, dtype=dtype).fit(np.full((1, n_visible), 0.5))
     rbm.components_[:] = rng.normal(0, scale, (n_hidden, n_visible))
     rbm.intercept_visible_[:] = rng.normal(0, 0.5, n_visible)
     rbm.intercept_hidden_[:] = rng.normal(0, 0.5, n_hidden)
@@ -154,6 +156,95 @@ def test_ais_is_reproducible_and_validates_input():
         log_partition_ais(rbm, n_runs=1)
     with pytest.raises(ValueError, match="shape"):
         log_partition_ais(rbm, X=np.zeros((3, 4)))
+
+
+# ---------------------------------------------------------------------------
+# The base model, the unbounded-interval warning and reverse AIS
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A model on binarised digits whose log Z is exact (20 hidden units)."""
+    rbm = BernoulliRBM(20, learning_rate=0.05, n_iter=10, random_state=0).fit(digits)
+    return rbm, log_partition_exact(rbm)
+
+
+def test_default_base_model_is_the_training_data(digits, trained):
+    rbm, _ = trained
+    default = log_partition_ais(rbm, n_runs=20, betas=np.linspace(0, 1, 201), random_state=0)
+    given = log_partition_ais(rbm, n_runs=20, betas=np.linspace(0, 1, 201), X=digits,
+                              random_state=0)
+    assert_allclose(default.log_weights, given.log_weights, rtol=1e-12)
+    # partial_fit over chunks keeps the means of all the data seen.
+    chunked = BernoulliRBM(20, n_iter=0, random_state=0)
+    for chunk in np.array_split(digits, 3):
+        chunked.partial_fit(chunk)
+    assert chunked.n_samples_seen_ == digits.shape[0]
+    assert_allclose(chunked.visible_means_, digits.mean(0), atol=1e-12)
+
+
+def test_default_base_model_beats_the_uniform_one(digits, trained):
+    rbm, exact = trained
+    betas = np.linspace(0, 1, 501)
+    uniform = log_partition_ais(rbm, betas=betas, X=np.full((1, 64), 0.5), random_state=0)
+    default = log_partition_ais(rbm, betas=betas, random_state=0)
+    assert np.std(default.log_weights) < 0.5 * np.std(uniform.log_weights)
+    assert abs(default.log_z - exact) < abs(uniform.log_z - exact)
+    assert default.lower <= exact <= default.upper
+
+
+def test_unbounded_interval_warns(trained):
+    rbm, _ = trained
+    with pytest.warns(UserWarning, match="n_runs or more temperatures") as record:
+        est = log_partition_ais(rbm, n_runs=5, betas=[0, 0.5, 1], X=np.full((1, 64), 0.5),
+                                random_state=0)
+    assert est.lower == -np.inf
+    assert "standard deviation" in str(record[0].message)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reverse_ais_matches_exact_and_brackets_with_forward(digits, dtype):
+    X = digits.astype(dtype)
+    for n_hidden, persistent in [(10, False), (20, True)]:
+        rbm = BernoulliRBM(n_hidden, learning_rate=0.05, n_iter=5, persistent=persistent,
+                           random_state=0).fit(X)
+        exact = log_partition_exact(rbm)
+        forward = log_partition_ais(rbm, random_state=0)
+        reverse = log_partition_reverse_ais(rbm, X, random_state=0)
+        assert abs(reverse.log_z - exact) < 0.1, (n_hidden, reverse, exact)
+        assert reverse.lower <= exact <= reverse.upper
+        # The two estimates of the log-likelihood bracket the exact one.
+        ll = log_likelihood(rbm, X)
+        assert (log_likelihood(rbm, X, reverse.log_z) - 0.02 <= ll
+                <= log_likelihood(rbm, X, forward.log_z) + 0.02)
+
+
+def test_reverse_ais_with_few_temperatures_is_conservative(trained, digits):
+    # Short annealing: forward AIS underestimates log Z, reverse AIS
+    # overestimates it, as their theory says.
+    rbm, exact = trained
+    betas = np.linspace(0, 1, 21)
+    forward = log_partition_ais(rbm, betas=betas, random_state=0)
+    reverse = log_partition_reverse_ais(rbm, digits, betas=betas, random_state=0)
+    assert forward.log_z < exact < reverse.log_z
+
+
+def test_reverse_ais_is_reproducible_and_validates_input(digits, trained):
+    rbm, _ = trained
+    betas = np.linspace(0, 1, 101)
+    a = log_partition_reverse_ais(rbm, digits, n_runs=10, betas=betas, random_state=3)
+    b = log_partition_reverse_ais(rbm, digits, n_runs=10, betas=betas, random_state=3,
+                                  n_jobs=1)
+    assert_allclose(a.log_weights, b.log_weights, rtol=1e-12)
+    assert a.lower < a.log_z < a.upper
+    with pytest.raises(ValueError, match="shape"):
+        log_partition_reverse_ais(rbm, np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="betas"):
+        log_partition_reverse_ais(rbm, digits, betas=[0, 0.5, 0.4, 1])
+    gaussian = random_rbm(GaussianBernoulliRBM, 4, 3, scale=0.5)
+    with pytest.raises(ValueError, match="Bernoulli"):
+        log_partition_reverse_ais(gaussian, np.zeros((3, 4)))
 
 
 def test_log_likelihood_improves_with_training(digits):

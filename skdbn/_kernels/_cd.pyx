@@ -27,6 +27,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -793,7 +794,7 @@ cdef void ais_visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
 def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1] c,
             const floating[::1] b_base, const floating[::1] sigma,
             const double[::1] betas, double[::1] log_w, uint64_t seed,
-            int n_threads=1):
+            int n_threads=1, const floating[:, ::1] v_init=None):
     """Run AIS chains from the base model to the RBM; returns log weights.
 
     Each temperature costs one product ``v W^T`` (serving both the importance
@@ -816,6 +817,9 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
         Log importance weights, ``log Z / Z_base`` estimates.
     seed : int
         Seed of the counter-based generator.
+    v_init : array of shape (n_runs, n_visible), default=None
+        Start of the chains (Bernoulli) instead of a sample of the base
+        model: reverse AIS runs from data with ``betas`` decreasing.
     """
     cdef Py_ssize_t n_runs = log_w.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
     cdef Py_ssize_t K = betas.shape[0] - 1, k, r, lo, hi
@@ -824,6 +828,9 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
     cdef floating beta, beta_prev
     if K < 1 or n_runs == 0:
         raise ValueError("AIS needs at least two temperatures and one run")
+    if v_init is not None and (v_init.shape[0] != n_runs or v_init.shape[1] != n_vis
+                               or sigma.shape[0] != 0):
+        raise ValueError("v_init must be (n_runs, n_visible), for Bernoulli visibles")
     dtype = np.asarray(W).dtype
     nt = effective_threads(n_threads, n_runs, n_hid, n_vis)
     cdef floating[:, ::1] v = np.zeros((n_runs, n_vis), dtype=dtype)
@@ -840,12 +847,16 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
     with nogil:
         for r in range(n_runs):
             log_w[r] = 0
-        # v_1 ~ base model: the visible block on a zero input at beta = 0.
-        for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-            ais_visible_block(v0, n_vis, n_runs, bound(n_vis, nt, t),
-                              bound(n_vis, nt, t + 1), &b[0], &b_base[0],
-                              &b_diff[0], sig, 0, &dots[t, 0],
-                              batch_key_nogil(seed, 0))
+        if v_init is None:
+            # v_1 ~ base model: the visible block on a zero input at beta = 0.
+            for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+                ais_visible_block(v0, n_vis, n_runs, bound(n_vis, nt, t),
+                                  bound(n_vis, nt, t + 1), &b[0], &b_base[0],
+                                  &b_diff[0], sig, 0, &dots[t, 0],
+                                  batch_key_nogil(seed, 0))
+        else:
+            memcpy(v0, &v_init[0, 0], n_runs * n_vis * sizeof(floating))
+            gemv(n_runs, n_vis, 1, v0, n_vis, &b_diff[0], 0, &dots[0, 0])
         with parallel(num_threads=nt):
             for k in range(1, K + 1):
                 beta = betas[k]
