@@ -13,6 +13,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import blas as _scipy_blas
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state, gen_batches, gen_even_slices
 from sklearn.utils.validation import check_is_fitted
@@ -37,6 +38,9 @@ _CHUNK_ROWS = 4096
 # Epoch index reserved for the random numbers of gibbs / score_samples, so
 # that they never reuse the keys of a training minibatch.
 _INFERENCE_EPOCH = 2**62
+# Rate of the moving average of the hidden offsets of the centred gradient
+# (Melchior, Fischer & Wiskott 2016 use 0.01).
+_OFFSET_RATE = 0.01
 # Floor of a learned visible standard deviation (data are expected to be
 # standardised or whitened, so sigma lives near 1).
 _SIGMA_MIN = 1e-3
@@ -164,6 +168,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """
         X = self._validate_X(X, reset=True)
         self._initialize(X)
+        self._accumulate_means(X)
         self._run_epochs(X, self.n_iter)
         self._check_saturation(X)
         return self
@@ -193,6 +198,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         X = self._validate_X(X, reset=first)
         if first:
             self._initialize(X)
+        self._accumulate_means(X)
         self._run_epochs(X, 1)
         self._check_saturation(X)
         return self
@@ -222,6 +228,27 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self._visible_inc = np.zeros_like(self.intercept_visible_)
         self._hidden_inc = np.zeros_like(self.intercept_hidden_)
         self._hidden_mean = np.full(self.n_components, self.sparsity_target, dtype=dtype)
+        self.visible_means_ = np.zeros(n_features)
+        self.n_samples_seen_ = 0
+
+    def _accumulate_means(self, X):
+        """Running mean of each feature over all the training data seen.
+
+        AIS starts from a base model with these means (metrics), and the
+        centred gradient uses them as the visible offsets.
+        """
+        sums = np.asarray(X.sum(axis=0, dtype=np.float64)).ravel()
+        self.n_samples_seen_ += X.shape[0]
+        self.visible_means_ += (sums - X.shape[0] * self.visible_means_) / self.n_samples_seen_
+        if self._centering() and self.n_samples_seen_ == X.shape[0]:
+            # Visible biases start at the log-odds of the data means (the
+            # centred model's usual start).
+            p = np.clip(self.visible_means_, 1e-3, 1 - 1e-3)
+            self.intercept_visible_[:] = np.log(p) - np.log1p(-p)
+            self._hidden_offsets = np.full(self.n_components, 0.5, self.components_.dtype)
+
+    def _centering(self):
+        return False
 
     def _init_sigma(self, n_features, dtype):
         self._sigma = np.zeros(0, dtype=dtype)
@@ -257,6 +284,11 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         up-down fine-tuning has its own). Returns the kernel's squared
         reconstruction error.
         """
+        if self._centering():
+            return self._centred_step(buffers, m, momentum, key, n_threads, learning_rate)
+        return self._kernel_step(buffers, m, momentum, key, n_threads, learning_rate)
+
+    def _kernel_step(self, buffers, m, momentum, key, n_threads, learning_rate):
         vis, hid, grad = buffers
         hidden_mean = self._hidden_mean if self.sparsity_cost > 0 else np.zeros(0, vis.dtype)
         return _cd.cd_step(
@@ -288,6 +320,34 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             n_threads=n_threads,
         )
 
+    def _centred_step(self, buffers, m, momentum, key, n_threads, learning_rate):
+        """CD step with the centred gradient (Montavon & Mueller 2012).
+
+        With offsets mu (visible) and lambda (hidden), the centred weight
+        gradient is the plain one minus ``dc mu^T + lambda db^T``, where
+        ``db``, ``dc`` are the plain bias steps, and the biases absorb the
+        offsets' share of the weight step. The parameters stay in the plain
+        parametrisation, so the offsets can move without changing the model.
+        """
+        W, b, c = self.components_, self.intercept_visible_, self.intercept_hidden_
+        mu = self.visible_means_.astype(W.dtype)
+        if not hasattr(self, "_hidden_offsets"):
+            self._hidden_offsets = np.full(self.n_components, 0.5, W.dtype)
+        lam = self._hidden_offsets
+        b0, c0, W_mu, lam_W = b.copy(), c.copy(), W @ mu, lam @ W
+        err = self._kernel_step(buffers, m, momentum, key, n_threads, learning_rate)
+        db, dc = b - b0, c - c0
+        # W -= dc mu^T + lambda db^T, as two in-place rank-1 updates of W^T.
+        ger = _blas_ger(W.dtype)
+        ger(-1.0, mu, dc, a=W.T, overwrite_a=True)
+        ger(-1.0, db, lam, a=W.T, overwrite_a=True)
+        b -= lam @ W - lam_W
+        c -= W @ mu - W_mu
+        # lambda follows the mean hidden probability of the data (the first
+        # m columns of the kernel's hidden scratch).
+        lam += _OFFSET_RATE * (buffers[1][:, :m].mean(axis=1) - lam)
+        return err
+
     def _start_epoch(self, epoch):
         """Momentum of ``epoch``; clears stale increments when it is unused."""
         momentum = self._momentum_at(epoch)
@@ -302,6 +362,9 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """``n_epochs`` passes over X, one kernel call per minibatch."""
         backend = active_backend()
         if backend is not None:
+            if self._centering():
+                raise ValueError("DistributedFit does not train with centering=True; "
+                                 "fit this model without DistributedFit.")
             # Inside ``with DistributedFit(...)``: the workers run the epochs.
             backend.run_epochs(self, X, n_epochs)
             return
@@ -645,6 +708,15 @@ class BernoulliRBM(_BaseRBM):
         Strength of the sparsity penalty; 0 disables it. The penalty is
         ``sparsity_cost * (q - sparsity_target)`` on every hidden unit's total
         input, where ``q`` is a running mean of its activation.
+    centering : bool, default=False
+        Centred gradient (Montavon & Mueller, 2012; Melchior, Fischer &
+        Wiskott, 2016): the statistics are taken around offsets, the
+        training data's feature means for the visible units and a moving
+        average of the data's hidden probabilities for the hidden units,
+        which conditions the gradient better (a higher log-likelihood for
+        the same training time). The visible biases then start at the
+        log-odds of the feature means. The model keeps the usual
+        parametrisation, so every other method is unchanged.
     dtype : {None, "float32", "float64"}, default=None
         Floating type of the model. None follows the input (float32 stays
         float32, anything else becomes float64).
@@ -666,6 +738,12 @@ class BernoulliRBM(_BaseRBM):
         Number of epochs run (``partial_fit`` calls count one each).
     reconstruction_errors_ : list of float
         Mean squared reconstruction error per sample, one per epoch.
+    visible_means_ : ndarray of shape (n_features,)
+        Mean of each feature over all the training data (every
+        ``partial_fit`` chunk): the base model of
+        :func:`skdbn.metrics.log_partition_ais`.
+    n_samples_seen_ : int
+        Number of training samples seen.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -714,6 +792,7 @@ class BernoulliRBM(_BaseRBM):
         weight_decay=0.0,
         sparsity_target=0.1,
         sparsity_cost=0.0,
+        centering=False,
         dtype=None,
         n_jobs=None,
     ):
@@ -731,8 +810,17 @@ class BernoulliRBM(_BaseRBM):
         self.weight_decay = weight_decay
         self.sparsity_target = sparsity_target
         self.sparsity_cost = sparsity_cost
+        self.centering = centering
         self.dtype = dtype
         self.n_jobs = n_jobs
+
+    _parameter_constraints: dict = {
+        **_BaseRBM._parameter_constraints,
+        "centering": ["boolean"],
+    }
+
+    def _centering(self):
+        return self.centering
 
     def _visible_free_energy(self, X):
         return -np.asarray(X @ self.intercept_visible_).ravel()
@@ -855,6 +943,12 @@ class GaussianBernoulliRBM(_BaseRBM):
         Number of epochs run.
     reconstruction_errors_ : list of float
         Mean squared reconstruction error per sample, one per epoch.
+    visible_means_ : ndarray of shape (n_features,)
+        Mean of each feature over all the training data (every
+        ``partial_fit`` chunk): the base model of
+        :func:`skdbn.metrics.log_partition_ais`.
+    n_samples_seen_ : int
+        Number of training samples seen.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -987,6 +1081,11 @@ class GaussianBernoulliRBM(_BaseRBM):
 
     def _score_samples(self, X):
         return -self._free_energy(X)
+
+
+def _blas_ger(dtype):
+    """In-place rank-1 update ``a += alpha x y^T`` of a Fortran-ordered matrix."""
+    return _scipy_blas.sger if dtype == np.float32 else _scipy_blas.dger
 
 
 def _warn_outside_unit_interval(X, name):
