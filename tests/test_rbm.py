@@ -69,6 +69,49 @@ def test_exact_log_likelihood_rises_on_bars_and_stripes(params, level):
     assert curve[20] > curve[0] + 1 and curve[-1] > curve[20]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_centred_step_is_the_plain_step_reparametrised(digits, dtype):
+    # One minibatch, same seed, same start: the kernel draws the same samples
+    # for both models, so the centred step must be the plain step's
+    # statistics with the offsets removed (Melchior et al. 2016, Alg. 1).
+    X = (digits[0][:200] > 0.5).astype(dtype)
+    centred = BernoulliRBM(12, n_iter=0, batch_size=200, learning_rate=0.1, centering=True,
+                           random_state=0).fit(X)
+    plain = BernoulliRBM(12, n_iter=0, batch_size=200, learning_rate=0.1,
+                         random_state=0).fit(X)
+    W0, b0, c0 = (centred.components_.copy(), centred.intercept_visible_.copy(),
+                  centred.intercept_hidden_.copy())
+    plain.intercept_visible_[:] = b0
+    mu, lam = X.mean(0).astype(np.float64), np.full(12, 0.5)
+    assert_allclose(centred.visible_means_, mu, rtol=1e-6)
+    assert_allclose(b0, np.log(np.clip(mu, 1e-3, 1 - 1e-3) / (1 - np.clip(mu, 1e-3, 1 - 1e-3))),
+                    rtol=1e-5)
+    centred.partial_fit(X)
+    plain.partial_fit(X)
+    dW, db, dc = (plain.components_ - W0, plain.intercept_visible_ - b0,
+                  plain.intercept_hidden_ - c0)
+    # Centred parameters: biases b + W^T lambda, c + W mu; weight gradient
+    # <(h - lambda)(v - mu)^T>, i.e. the plain one minus dc mu^T + lambda db^T.
+    W1 = W0 + dW - np.outer(dc, mu) - np.outer(lam, db)
+    b1 = (b0 + W0.T @ lam + db) - W1.T @ lam
+    c1 = (c0 + W0 @ mu + dc) - W1 @ mu
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    assert_allclose(centred.components_, W1, **tol)
+    assert_allclose(centred.intercept_visible_, b1, **tol)
+    assert_allclose(centred.intercept_hidden_, c1, **tol)
+    # The hidden offsets move towards the data's hidden probabilities.
+    p = 1 / (1 + np.exp(-(X @ W0.T + c0)))
+    assert_allclose(centred._hidden_offsets, lam + 0.01 * (p.mean(0) - lam), rtol=1e-5)
+
+
+def test_centering_raises_the_log_likelihood(digits):
+    X = (digits[0] > 0.5).astype(np.float64)
+    scores = [exact_log_likelihood(
+        BernoulliRBM(16, learning_rate=0.05, n_iter=20, batch_size=20, centering=centering,
+                     random_state=0).fit(X), X) for centering in (False, True)]
+    assert scores[1] > scores[0] + 0.3, scores
+
+
 def test_learned_sigma_converges_to_data_scale():
     rng = np.random.RandomState(0)
     scale = np.r_[np.full(5, 0.3), np.full(5, 2.0)]
