@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
@@ -379,11 +380,40 @@ def test_digits_accuracy_of_the_fine_tuned_dbn(digits_split):
     assert clf.score(X_test, y_test) >= 0.985
 
 
+def test_defaults_beat_mlp_classifier_on_digits(digits_split):
+    # Every parameter at its default (issue 17): at least 0.985 on the
+    # split, and at least scikit-learn's MLPClassifier() in the same run.
+    X_train, X_test, y_train, y_test = digits_split
+    ours = PretrainedMLPClassifier(random_state=0).fit(X_train, y_train)
+    with threadpool_limits(limits=1, user_api="blas"):
+        theirs = MLPClassifier(random_state=0).fit(X_train, y_train)
+    assert ours.score(X_test, y_test) >= 0.985
+    assert ours.score(X_test, y_test) >= theirs.score(X_test, y_test)
+
+
+def test_auto_budgets_follow_the_data_size():
+    rng = np.random.RandomState(0)
+    X = (rng.uniform(size=(300, 6)) < 0.3).astype(np.float32)
+    y = rng.randint(0, 2, 300)
+    clf = PretrainedMLPClassifier(hidden_layer_sizes=(4,), random_state=0, n_jobs=1)
+    clf.fit(X, y)
+    # 150 000 samples visited in pretraining; 20 000 updates of fine-tuning,
+    # at most 100 epochs.
+    assert clf.dbn_.rbms_[0].n_iter_ == 500 and clf.dbn_.rbms_[0].n_components == 4
+    assert clf.n_iter_ == 100
+    big = clf.set_params(batch_size=200, hidden_layer_sizes=(3, 2)).fit(X, y)
+    assert big.n_iter_ == 100 and [r.n_components for r in big.dbn_.rbms_] == [3, 2]
+    assert clf._max_iter(60000, 32) == 11 and clf._max_iter(600000, 32) == 10
+    assert clf._default_dbn(60000).n_iter == 10
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        PretrainedMLPClassifier(hidden_layer_sizes=(4, 0)).fit(X, y)
+
+
 def test_pretraining_inside_fit_and_pickling(digits_split):
     X_train, X_test, y_train, y_test = digits_split
     clf = PretrainedMLPClassifier(
         dbn=DBNTransformer((64,), n_iter=5, learning_rate=0.1), max_iter=20,
-        random_state=0,
+        early_stopping=True, random_state=0,
     ).fit(X_train, y_train)
     assert clf.dbn is not clf.dbn_ and not hasattr(clf.dbn, "rbms_")
     assert clf.n_iter_ <= 20 and 0 < clf.best_validation_score_ <= 1
