@@ -168,7 +168,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """
         X = self._validate_X(X, reset=True)
         self._initialize(X)
-        self._accumulate_means(X)
+        self._accumulate_means(X, first=True)
         self._run_epochs(X, self.n_iter)
         self._check_saturation(X)
         return self
@@ -198,7 +198,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         X = self._validate_X(X, reset=first)
         if first:
             self._initialize(X)
-        self._accumulate_means(X)
+        self._accumulate_means(X, first=first)
         self._run_epochs(X, 1)
         self._check_saturation(X)
         return self
@@ -231,16 +231,21 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self.visible_means_ = np.zeros(n_features)
         self.n_samples_seen_ = 0
 
-    def _accumulate_means(self, X):
+    def _accumulate_means(self, X, first):
         """Running mean of each feature over all the training data seen.
 
         AIS starts from a base model with these means (metrics), and the
         centred gradient uses them as the visible offsets.
         """
+        if not hasattr(self, "n_samples_seen_"):
+            # Assembled from parts (merge_patch_rbms) or unpickled from an
+            # older skdbn: the means start with this chunk.
+            self.visible_means_ = np.zeros(X.shape[1])
+            self.n_samples_seen_ = 0
         sums = np.asarray(X.sum(axis=0, dtype=np.float64)).ravel()
         self.n_samples_seen_ += X.shape[0]
         self.visible_means_ += (sums - X.shape[0] * self.visible_means_) / self.n_samples_seen_
-        if self._centering() and self.n_samples_seen_ == X.shape[0]:
+        if self._centering() and first:
             # Visible biases start at the log-odds of the data means (the
             # centred model's usual start).
             p = np.clip(self.visible_means_, 1e-3, 1 - 1e-3)
@@ -945,8 +950,7 @@ class GaussianBernoulliRBM(_BaseRBM):
         Mean squared reconstruction error per sample, one per epoch.
     visible_means_ : ndarray of shape (n_features,)
         Mean of each feature over all the training data (every
-        ``partial_fit`` chunk): the base model of
-        :func:`skdbn.metrics.log_partition_ais`.
+        ``partial_fit`` chunk).
     n_samples_seen_ : int
         Number of training samples seen.
     n_features_in_ : int

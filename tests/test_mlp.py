@@ -381,14 +381,19 @@ def test_digits_accuracy_of_the_fine_tuned_dbn(digits_split):
 
 
 def test_defaults_beat_mlp_classifier_on_digits(digits_split):
-    # Every parameter at its default (issue 17): at least 0.985 on the
-    # split, and at least scikit-learn's MLPClassifier() in the same run.
+    # Every parameter at its default (issue 17), seeds 0, 1 and 2: at least
+    # 0.985 on average on the split, and at least scikit-learn's
+    # MLPClassifier() with the same seed.
     X_train, X_test, y_train, y_test = digits_split
-    ours = PretrainedMLPClassifier(random_state=0).fit(X_train, y_train)
-    with threadpool_limits(limits=1, user_api="blas"):
-        theirs = MLPClassifier(random_state=0).fit(X_train, y_train)
-    assert ours.score(X_test, y_test) >= 0.985
-    assert ours.score(X_test, y_test) >= theirs.score(X_test, y_test)
+    ours, theirs = [], []
+    for seed in range(3):
+        ours.append(PretrainedMLPClassifier(random_state=seed).fit(X_train, y_train)
+                    .score(X_test, y_test))
+        with threadpool_limits(limits=1, user_api="blas"):
+            theirs.append(MLPClassifier(random_state=seed).fit(X_train, y_train)
+                          .score(X_test, y_test))
+    assert np.mean(ours) >= 0.985, ours
+    assert all(a >= b for a, b in zip(ours, theirs)), (ours, theirs)
 
 
 def test_auto_budgets_follow_the_data_size():
