@@ -85,12 +85,13 @@ def study(names, n_jobs):
               + f" {np.mean(scores):6.4f} {sec:6.1f}")
 
 
-def mnist(path, n_jobs):
+def mnist(path, n_jobs, which):
     X_train, y_train, X_test, y_test = load_mnist(path)
     rows = []
-    for name, model in (("skdbn PretrainedMLPClassifier()",
-                         PretrainedMLPClassifier(random_state=0, n_jobs=n_jobs, verbose=1)),
-                        ("sklearn MLPClassifier()", MLPClassifier(random_state=0))):
+    models = {"skdbn": ("skdbn PretrainedMLPClassifier()",
+                        PretrainedMLPClassifier(random_state=0, n_jobs=n_jobs, verbose=1)),
+              "sklearn": ("sklearn MLPClassifier()", MLPClassifier(random_state=0))}
+    for name, model in (models[key] for key in which):
         score, seconds = fit_score(model, X_train, y_train, X_test, y_test)
         rows.append((name, 1 - score, seconds))
         print(f"  {name}: error {100 * (1 - score):.2f} %, {seconds:.0f} s", flush=True)
@@ -107,6 +108,8 @@ def main():
     parser.add_argument("--candidates", default="all",
                         help="comma-separated indices into the candidates, or all")
     parser.add_argument("--no-digits", action="store_true")
+    parser.add_argument("--mnist-models", default="skdbn,sklearn",
+                        help="which of skdbn,sklearn to run on MNIST")
     parser.add_argument("--n-jobs", type=int, default=None)
     args = parser.parse_args()
     names = list(CANDIDATES)
@@ -115,7 +118,7 @@ def main():
     if not args.no_digits:
         study(names, args.n_jobs)
     if args.data:
-        mnist(args.data, args.n_jobs)
+        mnist(args.data, args.n_jobs, args.mnist_models.split(","))
 
 
 if __name__ == "__main__":

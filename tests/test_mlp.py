@@ -380,6 +380,7 @@ def test_digits_accuracy_of_the_fine_tuned_dbn(digits_split):
     assert clf.score(X_test, y_test) >= 0.985
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_defaults_beat_mlp_classifier_on_digits(digits_split):
     # Every parameter at its default (issue 17), seeds 0, 1 and 2: at least
     # 0.985 on average on the split, and at least scikit-learn's
