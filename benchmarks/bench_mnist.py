@@ -58,11 +58,11 @@ class Checkpoints:
         if self.directory:
             if model is not None:
                 joblib.dump(model, self._path(f"{key}.joblib"))
-            # Merge with what another process (--only) may have saved.
+            # Only this key over what is on disk: another process (--only)
+            # may have saved its own results meanwhile.
             if os.path.exists(self._path("results.json")):
                 with open(self._path("results.json")) as f:
-                    merged = {**json.load(f), **self.results}
-                self.results.update(merged)
+                    self.results.update({**json.load(f), key: result})
             with open(self._path("results.json"), "w") as f:
                 json.dump(self.results, f, indent=1)
 
