@@ -85,10 +85,12 @@ def estimates(rbm, X_test, args):
     """Upper (forward AIS) and lower (reverse AIS) mean test log-likelihoods."""
     neg_f = float(np.mean(-rbm.free_energy(X_test).astype(np.float64)))
     begin = time.perf_counter()
-    fwd = log_partition_ais(rbm, n_runs=args.runs, random_state=args.seed)
+    fwd = log_partition_ais(rbm, n_runs=args.runs, random_state=args.seed,
+                            n_jobs=args.n_jobs)
     t_fwd = time.perf_counter() - begin
     begin = time.perf_counter()
-    rev = log_partition_reverse_ais(rbm, X_test, n_runs=args.runs, random_state=args.seed)
+    rev = log_partition_reverse_ais(rbm, X_test, n_runs=args.runs, random_state=args.seed,
+                                    n_jobs=args.n_jobs)
     t_rev = time.perf_counter() - begin
     return {
         "upper": neg_f - fwd.log_z, "upper_lo": neg_f - fwd.upper, "upper_hi": neg_f - fwd.lower,
@@ -111,13 +113,14 @@ def check_base_model(X_train, args, results):
                 joblib.dump(rbm, path)
         uniform = np.full((1, X_train.shape[1]), 0.5)
         rows = []
-        for seed in range(3):
+        for seed in range(args.check_seeds):
             for base, kwargs in (("uniform", dict(X=uniform)), ("default", {})):
-                est = log_partition_ais(rbm, n_runs=args.runs, random_state=seed, **kwargs)
+                est = log_partition_ais(rbm, n_runs=args.runs, random_state=seed,
+                                        n_jobs=args.n_jobs, **kwargs)
                 rows.append(["forward, " + base, seed, est.log_z, est.lower, est.upper,
                              float(np.std(est.log_weights))])
             est = log_partition_reverse_ais(rbm, X_train[:10000], n_runs=args.runs,
-                                            random_state=seed)
+                                            random_state=seed, n_jobs=args.n_jobs)
             rows.append(["reverse, from data", seed, est.log_z, est.lower, est.upper,
                          float(np.std(est.log_weights))])
         results["check"] = rows
@@ -140,6 +143,8 @@ def main():
     parser.add_argument("--checkpoint", metavar="DIR", default=None)
     parser.add_argument("--check", action="store_true",
                         help="also run the AIS base-model check")
+    parser.add_argument("--check-seeds", type=int, default=3,
+                        help="seeds of the AIS check")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=None)
     args = parser.parse_args()
