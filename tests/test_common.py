@@ -23,7 +23,7 @@ ESTIMATORS = [
     DBNTransformer(hidden_layer_sizes=(6, 4), n_iter=2, up_down_iter=2, random_state=0),
     PretrainedMLPClassifier(
         dbn=DBNTransformer(hidden_layer_sizes=(8,), n_iter=2), max_iter=5,
-        early_stopping=False, random_state=0,
+        solver="sgd", learning_rate_init=0.1, early_stopping=False, random_state=0,
     ),
 ]
 
