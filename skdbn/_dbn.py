@@ -8,12 +8,13 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state, check_scalar, gen_even_slices
+from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from . import _streams
 from ._kernels import _cd
-from ._kernels._random import batch_key
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
+from ._state import CDParams, train_epochs
 from .utils._atomic import atomic_fit
 from .utils._compat import (
     Interval,
@@ -365,50 +366,58 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         rbms, top = self.rbms_, self.rbms_[-1]
         lr = self.up_down_learning_rate
+        state = top.state_
         batch_size = min(rbms[0].batch_size, X.shape[0])
-        buffers = top._step_buffers(batch_size)
+        params = CDParams.of(top, learning_rate=lr)
+        buffers = state.buffers(batch_size, params)
         # The top RBM's CD and the up and down passes draw from separate
         # seeds, so that no stream of one repeats a stream of the other.
-        seed, pass_seed = (int(s) for s in rng.randint(np.iinfo(np.int64).max, size=2))
-        n_batches = int(np.ceil(X.shape[0] / batch_size))
-        slices = list(gen_even_slices(X.shape[0], n_batches))
+        seed, pass_seed = _streams.draw_seed(rng, size=2)
+        dtype = top.components_.dtype
+        begin = time.perf_counter()
+
+        def begin_epoch(epoch):
+            nonlocal begin
+            begin = time.perf_counter()
+            return 0.0
+
+        def step(batch, epoch, index, momentum):
+            if sp.issparse(batch):
+                batch = batch.toarray()
+            pass_key = _streams.minibatch_key(pass_seed, epoch, index)
+            wake = self._stochastic_up_pass(np.ascontiguousarray(batch, dtype=dtype),
+                                            pass_key, n_threads)
+            m = batch.shape[0]
+            np.copyto(buffers[0][:m], wake[-1])
+            err = state.step(buffers, m, params, momentum,
+                             _streams.minibatch_key(seed, epoch, index), n_threads,
+                             top.visible_means_)
+            if len(rbms) == 1:
+                # No lower layers: up-down is CD on the single RBM.
+                return err
+            sleep = self._stochastic_down_pass(buffers[0][m:2 * m], pass_key, n_threads)
+            return self._delta_rules(wake, sleep, lr, n_threads)
+
+        def end_epoch(epoch, sq_error, last):
+            error = sq_error / X.shape[0]
+            if not (np.isfinite(error) and self._weights_finite()):
+                raise FloatingPointError(
+                    f"Up-down fine-tuning diverged in epoch {epoch + 1}: the weights "
+                    f"became non-finite or beyond any useful size with "
+                    f"up_down_learning_rate={lr}. Use a smaller up_down_learning_rate; "
+                    "the model was left as it was before this call."
+                )
+            self.up_down_errors_.append(error)
+            if self.verbose:
+                print(f"[{type(self).__name__}] Up-down epoch {epoch + 1}, "
+                      f"reconstruction error = {error:.4f}, "
+                      f"time = {time.perf_counter() - begin:.2f}s")
+
         # Overflow is detected after each epoch and reported as divergence.
         with top._kernel_threads() as n_threads, np.errstate(over="ignore", invalid="ignore"):
-            for epoch in range(self.up_down_iter):
-                begin = time.perf_counter()
-                sq_error = 0.0
-                for b in np.random.default_rng([seed, epoch]).permutation(n_batches):
-                    batch = X[slices[b]]
-                    if sp.issparse(batch):
-                        batch = batch.toarray()
-                    key = batch_key(seed, epoch, int(b))
-                    pass_key = batch_key(pass_seed, epoch, int(b))
-                    wake = self._stochastic_up_pass(
-                        np.ascontiguousarray(batch, dtype=top.components_.dtype), pass_key,
-                        n_threads)
-                    m = batch.shape[0]
-                    np.copyto(buffers[0][:m], wake[-1])
-                    err = top._cd_minibatch(buffers, m, 0.0, key, n_threads, learning_rate=lr)
-                    if len(rbms) == 1:
-                        # No lower layers: up-down is CD on the single RBM.
-                        sq_error += err
-                        continue
-                    sleep = self._stochastic_down_pass(buffers[0][m:2 * m], pass_key,
-                                                       n_threads)
-                    sq_error += self._delta_rules(wake, sleep, lr, n_threads)
-                error = sq_error / X.shape[0]
-                if not (np.isfinite(error) and self._weights_finite()):
-                    raise FloatingPointError(
-                        f"Up-down fine-tuning diverged in epoch {epoch + 1}: the weights "
-                        f"became non-finite or beyond any useful size with "
-                        f"up_down_learning_rate={lr}. Use a smaller up_down_learning_rate; "
-                        "the model was left as it was before this call."
-                    )
-                self.up_down_errors_.append(error)
-                if self.verbose:
-                    print(f"[{type(self).__name__}] Up-down epoch {epoch + 1}, "
-                          f"reconstruction error = {error:.4f}, "
-                          f"time = {time.perf_counter() - begin:.2f}s")
+            train_epochs(X, self.up_down_iter, seed=seed, first_epoch=0,
+                         batch_size=batch_size, begin_epoch=begin_epoch, step=step,
+                         end_epoch=end_epoch)
 
     def _weights_finite(self):
         return all(rbm._parameters_finite() for rbm in self.rbms_) and all(
@@ -420,11 +429,12 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         below the top RBM's hidden layer, with the recognition weights."""
         states = [v]
         for layer, rbm in enumerate(self.rbms_[:-1]):
-            u = states[-1] / rbm._sigma if rbm._sigma.size else states[-1]
+            sigma = rbm.state_.sigma
+            u = states[-1] / sigma if sigma.size else states[-1]
             probs = np.empty((v.shape[0], rbm.n_components), v.dtype)
             samples = np.empty_like(probs)
             _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
-                                     samples=samples, key=key, stream=layer,
+                                     samples=samples, key=key, stream=_streams.up_pass(layer),
                                      n_threads=n_threads)
             states.append(samples)
         return states
@@ -438,14 +448,14 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             out = np.empty((top_visible.shape[0], self.generative_components_[layer].shape[1]),
                            top_visible.dtype)
             self._generate(layer, states[0], out, sample=layer > 0, key=key,
-                           stream=1000 + layer, n_threads=n_threads)
+                           stream=_streams.down_pass(layer), n_threads=n_threads)
             states.insert(0, out)
         return states
 
     def _generate(self, layer, hidden, out, sample, key, stream, n_threads):
         """Top-down conditional of ``layer``'s visible units (v-space)."""
         _cd.visible_given_hidden(hidden, self.generative_components_[layer],
-                                 self.generative_intercepts_[layer], self.rbms_[layer]._sigma,
+                                 self.generative_intercepts_[layer], self.rbms_[layer].state_.sigma,
                                  out, sample=sample, key=key, stream=stream,
                                  n_threads=n_threads)
 
@@ -456,7 +466,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         alpha = lr / m
         error = 0.0
         for layer, rbm in enumerate(self.rbms_[:-1]):
-            sigma = rbm._sigma
+            sigma = rbm.state_.sigma
             # Wake: predict layer `layer` from the sampled layer above.
             pred = np.empty_like(wake[layer])
             self._generate(layer, wake[layer + 1], pred, sample=False, key=0, stream=0,
@@ -562,8 +572,9 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         n_samples = check_scalar(n_samples, "n_samples", Integral, min_val=1)
         n_gibbs = check_scalar(n_gibbs, "n_gibbs", Integral, min_val=0)
-        seed = int(check_random_state(random_state).randint(np.iinfo(np.int64).max))
+        seed = _streams.draw_seed(check_random_state(random_state))
         top = self.rbms_[-1]
+        sigma = top.state_.sigma
         dtype = top.components_.dtype
         n_hidden, n_visible = top.components_.shape
         v = np.empty((n_samples, n_visible), dtype)
@@ -572,28 +583,31 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         with top._kernel_threads() as n_threads:
             # Start from the hidden units' prior mode of each chain: random
             # binary hidden states.
-            h[:] = np.random.default_rng(seed).random(h.shape) < 0.5
+            h[:] = _streams.initial_hidden(seed, h.shape)
             for step in range(int(n_gibbs)):
-                key = batch_key(seed, 1, step)
+                key = _streams.minibatch_key(seed, _streams.SAMPLE_CHAIN_EPOCH, step)
                 _cd.visible_given_hidden(h, top.components_, top.intercept_visible_,
-                                         top._sigma, v, sample=True, key=key, stream=1,
-                                         n_threads=n_threads)
-                u = v / top._sigma if top._sigma.size else v
+                                         sigma, v, sample=True, key=key,
+                                         stream=_streams.GIBBS_VISIBLE, n_threads=n_threads)
+                u = v / sigma if sigma.size else v
                 _cd.hidden_given_visible(u, top.components_, top.intercept_hidden_, p,
-                                         samples=h, key=key, stream=0,
+                                         samples=h, key=key, stream=_streams.GIBBS_HIDDEN,
                                          n_threads=n_threads)
             # Top-down pass: binary samples of every hidden layer, the mean
             # of the visible layer.
             n_layers = len(self.rbms_)
             data = np.empty((n_samples, n_visible), dtype)
-            _cd.visible_given_hidden(h, top.components_, top.intercept_visible_, top._sigma,
-                                     data, sample=n_layers > 1,
-                                     key=batch_key(seed, 2, n_layers - 1), stream=1,
-                                     n_threads=n_threads)
+            _cd.visible_given_hidden(
+                h, top.components_, top.intercept_visible_, sigma, data,
+                sample=n_layers > 1,
+                key=_streams.minibatch_key(seed, _streams.SAMPLE_DOWN_EPOCH, n_layers - 1),
+                stream=_streams.GIBBS_VISIBLE, n_threads=n_threads)
             for layer in reversed(range(n_layers - 1)):
                 out = np.empty((n_samples, self.generative_components_[layer].shape[1]),
                                dtype)
                 self._generate(layer, data, out, sample=layer > 0,
-                               key=batch_key(seed, 2, layer), stream=1, n_threads=n_threads)
+                               key=_streams.minibatch_key(seed, _streams.SAMPLE_DOWN_EPOCH,
+                                                          layer),
+                               stream=_streams.GIBBS_VISIBLE, n_threads=n_threads)
                 data = out
         return data

@@ -41,21 +41,40 @@ def real_data(dtype, n=48, d=10, seed=1):
 
 def rbm_arrays(rbm, prefix=""):
     """Every learned array of a fitted RBM, by name."""
-    out = {
-        "components": rbm.components_,
-        "intercept_hidden": rbm.intercept_hidden_,
-        "intercept_visible": rbm.intercept_visible_,
-        "h_samples": rbm.h_samples_,
-        "components_inc": rbm._components_inc,
-        "visible_inc": rbm._visible_inc,
-        "hidden_inc": rbm._hidden_inc,
-        "hidden_mean": rbm._hidden_mean,
-        "sigma": rbm._sigma,
-        "errors": np.asarray(rbm.reconstruction_errors_, dtype=np.float64),
-        "seed": np.asarray(rbm._seed, dtype=np.int64),
-    }
-    if getattr(rbm, "_hidden_offsets", None) is not None:
-        out["hidden_offsets"] = rbm._hidden_offsets
+    state = getattr(rbm, "state_", None)
+    if state is not None:
+        out = {
+            "components": state.components,
+            "intercept_hidden": state.intercept_hidden,
+            "intercept_visible": state.intercept_visible,
+            "h_samples": state.chains,
+            "components_inc": state.components_inc,
+            "visible_inc": state.visible_inc,
+            "hidden_inc": state.hidden_inc,
+            "hidden_mean": state.hidden_mean,
+            "sigma": state.sigma,
+            "seed": state.seed,
+            "hidden_offsets": state.hidden_offsets,
+        }
+    else:
+        # The engine before RBMState (the code the fixture was recorded on).
+        out = {
+            "components": rbm.components_,
+            "intercept_hidden": rbm.intercept_hidden_,
+            "intercept_visible": rbm.intercept_visible_,
+            "h_samples": rbm.h_samples_,
+            "components_inc": rbm._components_inc,
+            "visible_inc": rbm._visible_inc,
+            "hidden_inc": rbm._hidden_inc,
+            "hidden_mean": rbm._hidden_mean,
+            "sigma": rbm._sigma,
+            "seed": rbm._seed,
+            "hidden_offsets": getattr(rbm, "_hidden_offsets", None),
+        }
+    out["errors"] = np.asarray(rbm.reconstruction_errors_, dtype=np.float64)
+    out["seed"] = np.asarray(out["seed"], dtype=np.int64)
+    if out["hidden_offsets"] is None:
+        del out["hidden_offsets"]
     return {prefix + k: np.asarray(v) for k, v in out.items()}
 
 
