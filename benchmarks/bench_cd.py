@@ -42,6 +42,7 @@ from scipy.special import expit
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from _timing import best_time
+from ceilings import gemm_only_cd1
 from skdbn import BernoulliRBM, GaussianBernoulliRBM
 from skdbn._kernels import _cd, cd_variant
 
@@ -67,7 +68,7 @@ def run_gemm_only(X, H, m):
     def epoch():
         for start in range(0, X.shape[0], m):
             vis[:m] = X[start : start + m]
-            _cd.gemm_only_cd1(W, vis, hid, grad, m)
+            gemm_only_cd1(W, vis, hid, grad, m)
 
     return epoch
 

@@ -62,3 +62,8 @@ cdef inline double normal(uint64_t rkey, uint32_t col) noexcept nogil:
     cdef double u1 = (<double> hash32(rkey, 2 * col) + 1.0) * 2.3283064365386963e-10
     cdef double u2 = <double> hash32(rkey, 2 * col + 1) * 2.3283064365386963e-10
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2)
+
+
+cdef inline uint64_t batch_key_nogil(uint64_t seed, uint64_t k) noexcept nogil:
+    # Same mix as _random.batch_key(seed, k, 0).
+    return mix64(mix64(mix64(seed) ^ k) + 0)
