@@ -35,6 +35,10 @@ from .utils._validation import check_dtype_range
 # Rows per block in transform-like methods: bounds the scratch memory of a
 # call on a large (e.g. memory-mapped) input.
 _CHUNK_ROWS = 4096
+# Attributes of the state in pickles of the estimators before RBMState.
+_PICKLED_STATE = ("components_", "intercept_visible_", "intercept_hidden_", "_sigma",
+                  "h_samples_", "_seed", "_components_inc", "_visible_inc", "_hidden_inc",
+                  "_hidden_mean", "_hidden_offsets", "_n_inference_calls")
 
 
 class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -239,6 +243,20 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     @h_samples_.setter
     def h_samples_(self, value):
         self._state.chains = value
+
+    def __setstate__(self, state):
+        if "components_" in state and "_state" not in state:
+            # Pickled by an skdbn that kept the arrays on the estimator.
+            old = {name: state.pop(name, None) for name in _PICKLED_STATE}
+            model = RBMState(
+                old["components_"], old["intercept_visible_"], old["intercept_hidden_"],
+                old["_sigma"], old["h_samples_"], old["_seed"],
+                components_inc=old["_components_inc"], visible_inc=old["_visible_inc"],
+                hidden_inc=old["_hidden_inc"], hidden_mean=old["_hidden_mean"],
+                hidden_offsets=old["_hidden_offsets"])
+            model.n_inference_calls = old["_n_inference_calls"] or 0
+            state["_state"] = model
+        super().__setstate__(state)
 
     def _accumulate_means(self, X, first):
         """Running mean of each feature over all the training data seen.
@@ -623,6 +641,11 @@ class BernoulliRBM(_BaseRBM):
         Biases of the visible units.
     h_samples_ : ndarray of shape (min(batch_size, n_samples), n_components)
         Hidden states of the negative chain (the fantasy particles for PCD).
+    state_ : RBMState
+        The learned state as one object: the arrays above, sigma, the
+        momentum increments, the chains and the seed of the random streams,
+        with the methods that train it (one CD step, snapshot / restore,
+        the blocks :class:`skdbn.DistributedFit` exchanges).
     n_iter_ : int
         Number of epochs run (``partial_fit`` calls count one each).
     reconstruction_errors_ : list of float
@@ -828,6 +851,11 @@ class GaussianBernoulliRBM(_BaseRBM):
         Standard deviation of each visible unit (fixed or learned).
     h_samples_ : ndarray of shape (min(batch_size, n_samples), n_components)
         Hidden states of the negative chain.
+    state_ : RBMState
+        The learned state as one object: the arrays above, sigma, the
+        momentum increments, the chains and the seed of the random streams,
+        with the methods that train it (one CD step, snapshot / restore,
+        the blocks :class:`skdbn.DistributedFit` exchanges).
     n_iter_ : int
         Number of epochs run.
     reconstruction_errors_ : list of float

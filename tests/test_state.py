@@ -1,5 +1,7 @@
 """RBMState, the epoch loop and the registry of random streams."""
 
+import copy
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -154,3 +156,21 @@ def test_gibbs_draws_from_the_inference_key():
     key = _streams.inference_key(rbm.state_.seed, rbm.state_.n_inference_calls)
     assert rbm.state_.next_inference_key() == key
     assert rbm.state_.next_inference_key() != key
+
+
+def test_pickle_of_the_estimator_before_rbmstate_loads():
+    rbm, X = fitted(GaussianBernoulliRBM, sigma="learn")
+    state = rbm.state_
+    # The __dict__ an older skdbn pickled: the arrays on the estimator.
+    old = {k: v for k, v in rbm.__getstate__().items() if k != "_state"}
+    old |= {"components_": state.components, "intercept_visible_": state.intercept_visible,
+            "intercept_hidden_": state.intercept_hidden, "_sigma": state.sigma,
+            "h_samples_": state.chains, "_seed": state.seed,
+            "_components_inc": state.components_inc, "_visible_inc": state.visible_inc,
+            "_hidden_inc": state.hidden_inc, "_hidden_mean": state.hidden_mean}
+    loaded = GaussianBernoulliRBM.__new__(GaussianBernoulliRBM)
+    loaded.__setstate__(copy.deepcopy(old))
+    assert not {"components_", "_sigma", "_seed"} & set(vars(loaded))
+    assert_array_equal(loaded.transform(X), rbm.transform(X))
+    assert_array_equal(loaded.gibbs(X), rbm.gibbs(X))
+    assert_array_equal(loaded.partial_fit(X).components_, rbm.partial_fit(X).components_)
