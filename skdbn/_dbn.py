@@ -420,7 +420,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                          end_epoch=end_epoch)
 
     def _weights_finite(self):
-        return all(rbm._parameters_finite() for rbm in self.rbms_) and all(
+        return all(rbm.state_.divergence() is None for rbm in self.rbms_) and all(
             np.isfinite(a.min()) and np.isfinite(a.max())
             for a in self.generative_components_ + self.generative_intercepts_)
 

@@ -212,7 +212,7 @@ def merge_patch_rbms(
     merged = GaussianBernoulliRBM(
         **{**params, "n_components": sum(r.n_components for r in every)}
     )
-    merged.set_params(sigma="learn" if first._learn_sigma() else sigma.astype(dtype))
+    merged.set_params(sigma="learn" if isinstance(first.sigma, str) else sigma.astype(dtype))
     merged._validate_params()
 
     n_chains = min(r.h_samples_.shape[0] for r in every)

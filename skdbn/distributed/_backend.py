@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._transport import Gate, Listener, PeerError, check_authkey, split_address
-from .._state import RBMState, blocks
+from .._state import CDParams, RBMState, blocks
 
 _ACTIVE = contextvars.ContextVar("skdbn_distributed_backend", default=None)
 
@@ -378,7 +378,7 @@ class DistributedFit:
 
     def run_epochs(self, rbm, X, n_epochs):
         """Called by an RBM's epoch loop inside a ``with`` block."""
-        if rbm.sparsity_cost > 0 or rbm._learn_sigma():
+        if rbm.sparsity_cost > 0 or CDParams.of(rbm).learn_sigma:
             raise ValueError(
                 f"DistributedFit cannot train {type(rbm).__name__} with sparsity_cost > 0 "
                 "or sigma='learn' (they need statistics of whole layers): fit it outside "
@@ -611,7 +611,7 @@ class _SocketWorkers:
         commit_epochs(rbm, errors)
         backend.bytes_sent_ = [int(r[1]) for r in results]
         backend.n_minibatches_ = int(results[0][2])
-        if not rbm._parameters_finite():
+        if rbm.state_.divergence() is not None:
             rbm._diverged(rbm.n_iter_ - 1)
         return rbm
 

@@ -206,7 +206,7 @@ class MPIWorkers:
             print(f"skdbn MPI coordinator failed:\n{traceback.format_exc()}",
                   file=sys.stderr, flush=True)
             comm.Abort(1)
-        if not rbm._parameters_finite():
+        if rbm.state_.divergence() is not None:
             rbm._diverged(rbm.n_iter_ - 1)
         return rbm
 
