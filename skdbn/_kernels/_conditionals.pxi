@@ -5,14 +5,15 @@ cdef void hidden_part(const floating *U, const floating *W, const floating *c,
                       floating *out, floating sign, floating *samples,
                       bint sampled, Py_ssize_t m, Py_ssize_t n_hid, Py_ssize_t n_vis,
                       uint64_t key, uint64_t stream, Py_ssize_t col0, int part,
-                      int n_parts) noexcept nogil:
-    """Hidden columns of block ``part``: out = sign * sigmoid(U W^T + c)."""
+                      int n_parts, int unit) noexcept nogil:
+    """Hidden columns of block ``part``: out = sign * mean(U W^T + c)."""
     cdef Py_ssize_t lo = bound(n_hid, n_parts, part)
     cdef Py_ssize_t hi = bound(n_hid, n_parts, part + 1)
     if hi > lo:
         gemm(False, True, m, hi - lo, n_vis, 1, U, n_vis, W + lo * n_vis, n_vis,
              0, out + lo, n_hid)
-        hidden_block(out, n_hid, m, lo, hi, c, sign, samples, sampled, key, stream, col0)
+        hidden_block(out, n_hid, m, lo, hi, c, sign, samples, sampled, key, stream, col0,
+                     unit)
 
 
 cdef double visible_part(const floating *Hs, Py_ssize_t ldh, bint by_unit,
@@ -39,7 +40,7 @@ cdef void hidden_by_unit_part(const floating *U, Py_ssize_t n_rows,
                               Py_ssize_t ld, floating sign, floating *samples,
                               Py_ssize_t lds, bint sampled, Py_ssize_t m, Py_ssize_t n_hid,
                               Py_ssize_t n_vis, uint64_t key, uint64_t stream,
-                              int part, int n_parts) noexcept nogil:
+                              int part, int n_parts, int unit) noexcept nogil:
     """Units of block ``part`` for the ``n_rows`` rows of U, stored by unit.
 
     out[j, i] = (U W^T)[i, j]: a block of W's rows times U^T, the faster
@@ -57,12 +58,12 @@ cdef void hidden_by_unit_part(const floating *U, Py_ssize_t n_rows,
     gemm(False, True, hi - lo, n_rows, n_vis, 1, W + lo * n_vis, n_vis, U, n_vis,
          0, out + lo * ld, ld)
     if n_rows == 2 * m:
-        hidden_block_by_unit(out, ld, m, lo, hi, c, 1, NULL, lds, sampled, key, 0)
+        hidden_block_by_unit(out, ld, m, lo, hi, c, 1, NULL, lds, sampled, key, 0, unit)
         hidden_block_by_unit(out + m, ld, m, lo, hi, c, sign, samples, lds, sampled,
-                             key, stream)
+                             key, stream, unit)
     else:
         hidden_block_by_unit(out, ld, m, lo, hi, c, sign, samples, lds, sampled, key,
-                             stream)
+                             stream, unit)
 
 
 # --------------------------------------------------------------------------
@@ -72,8 +73,10 @@ cdef void hidden_by_unit_part(const floating *U, Py_ssize_t n_rows,
 def hidden_given_visible(const floating[:, ::1] U, const floating[:, ::1] W,
                          const floating[::1] c, floating[:, ::1] out,
                          floating[:, ::1] samples=None, uint64_t key=0,
-                         uint64_t stream=0, int n_threads=1, Py_ssize_t col0=0):
-    """out = sigmoid(U @ W.T + c); optionally ``samples`` ~ Bernoulli(out).
+                         uint64_t stream=0, int n_threads=1, Py_ssize_t col0=0,
+                         int hidden_unit=BERNOULLI):
+    """out = E[h | U] (sigmoid(U @ W.T + c) for Bernoulli units); optionally
+    ``samples`` ~ p(h | U). ``hidden_unit``: a code of ``UNIT_CODES``.
 
     ``U`` is v-space for Bernoulli visibles and ``v / sigma`` for Gaussian.
     ``col0``: index of the first hidden unit of ``W`` in the whole model
@@ -88,7 +91,7 @@ def hidden_given_visible(const floating[:, ::1] U, const floating[:, ::1] W,
     with nogil:
         for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
             hidden_part(&U[0, 0], &W[0, 0], &c[0], &out[0, 0], 1, s, False, m, n_hid,
-                        n_vis, key, stream, col0, t, n_threads)
+                        n_vis, key, stream, col0, t, n_threads, hidden_unit)
 
 
 def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
@@ -119,8 +122,10 @@ def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
 
 
 def softplus_sum(const floating[:, ::1] U, const floating[:, ::1] W,
-                 const floating[::1] c, floating[::1] out, int n_threads=1):
-    """out[i] = sum_j log(1 + exp(U[i] @ W[j] + c[j])), the hidden part of -F(v)."""
+                 const floating[::1] c, floating[::1] out, int n_threads=1,
+                 int hidden_unit=BERNOULLI):
+    """out[i] = sum_j term(U[i] @ W[j] + c[j]), the hidden part of -F(v): the
+    term of the unit type (``_units.pxi``), log(1 + exp(x)) for Bernoulli."""
     cdef Py_ssize_t m = U.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
     cdef Py_ssize_t i, j, lo, hi
     cdef int t
@@ -139,6 +144,10 @@ def softplus_sum(const floating[:, ::1] U, const floating[:, ::1] W,
                      &W[0, 0], n_vis, 0, &act[lo, 0], n_hid)
                 for i in range(lo, hi):
                     acc = 0
-                    for j in range(n_hid):
-                        acc = acc + softplus(act[i, j] + c[j])
+                    if hidden_unit == BERNOULLI:
+                        for j in range(n_hid):
+                            acc = acc + softplus(act[i, j] + c[j])
+                    else:
+                        for j in range(n_hid):
+                            acc = acc + hidden_term(hidden_unit, act[i, j] + c[j])
                     out[i] = acc
