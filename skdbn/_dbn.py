@@ -99,7 +99,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     n_jobs : int, default=None
         Threads of the kernels; None or -1 uses all cores.
 
-    hidden_units : {"bernoulli", "gaussian"} or sequence, default="bernoulli"
+    hidden_units : {"bernoulli", "gaussian", "nrelu"} or sequence, default="bernoulli"
         Hidden unit type of each RBM (one value for all layers or one per
         layer; see :class:`BernoulliRBM`). ``"gaussian"`` on the top layer
         gives the linear code layer of a deep autoencoder.
@@ -155,7 +155,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "weight_decay": _scalar_or_per_layer(Interval(Real, 0, None, closed="left")),
         "sparsity_target": _scalar_or_per_layer(Interval(Real, 0, 1, closed="neither")),
         "sparsity_cost": _scalar_or_per_layer(Interval(Real, 0, None, closed="left")),
-        "hidden_units": _scalar_or_per_layer(StrOptions({"bernoulli", "gaussian"})),
+        "hidden_units": _scalar_or_per_layer(StrOptions({"bernoulli", "gaussian", "nrelu"})),
         "sigma": [Interval(Real, 0, None, closed="neither"), "array-like", StrOptions({"learn"})],
         "up_down_iter": [Interval(Integral, 0, None, closed="left")],
         "up_down_learning_rate": [Interval(Real, 0, None, closed="neither")],

@@ -82,7 +82,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "dtype": [None, StrOptions({"float32", "float64"}), type],
         "n_jobs": [None, Integral],
         # One name per unit type of the kernels (skdbn/_kernels/_units.pxi).
-        "hidden_units": [StrOptions({"bernoulli", "gaussian"})],
+        "hidden_units": [StrOptions({"bernoulli", "gaussian", "nrelu"})],
     }
 
     # ------------------------------------------------------------------
@@ -741,12 +741,15 @@ class BernoulliRBM(_BaseRBM):
         Number of threads for the kernels and BLAS. None or -1 uses all the
         cores available.
 
-    hidden_units : {"bernoulli", "gaussian"}, default="bernoulli"
+    hidden_units : {"bernoulli", "gaussian", "nrelu"}, default="bernoulli"
         Type of the hidden units. ``"bernoulli"``: binary logistic units,
         ``transform`` gives ``P(h=1 | v)``. ``"gaussian"``: linear units with
         unit-variance Gaussian noise, ``h | v ~ N(c + W u, 1)``;
         ``transform`` gives their input (the code layer of a deep
-        autoencoder). See :ref:`rbm_units`.
+        autoencoder). ``"nrelu"``: noisy rectified linear units,
+        ``max(0, x + N(0, sigmoid(x)))`` with ``x = c + W u``; ``transform``
+        gives ``max(0, x)``, and their free energy is an approximation, which
+        :mod:`skdbn.metrics` refuses. See :ref:`rbm_units`.
 
     Attributes
     ----------
@@ -953,12 +956,15 @@ class GaussianBernoulliRBM(_BaseRBM):
     n_jobs : int, default=None
         Number of threads; None or -1 uses all the cores available.
 
-    hidden_units : {"bernoulli", "gaussian"}, default="bernoulli"
+    hidden_units : {"bernoulli", "gaussian", "nrelu"}, default="bernoulli"
         Type of the hidden units. ``"bernoulli"``: binary logistic units,
         ``transform`` gives ``P(h=1 | v)``. ``"gaussian"``: linear units with
         unit-variance Gaussian noise, ``h | v ~ N(c + W u, 1)``;
         ``transform`` gives their input (the code layer of a deep
-        autoencoder). See :ref:`rbm_units`.
+        autoencoder). ``"nrelu"``: noisy rectified linear units,
+        ``max(0, x + N(0, sigmoid(x)))`` with ``x = c + W u``; ``transform``
+        gives ``max(0, x)``, and their free energy is an approximation, which
+        :mod:`skdbn.metrics` refuses. See :ref:`rbm_units`.
 
     Attributes
     ----------

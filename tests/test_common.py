@@ -23,6 +23,10 @@ ESTIMATORS = [
                  random_state=0),
     GaussianBernoulliRBM(n_components=8, n_iter=3, hidden_units="gaussian",
                          learning_rate=1e-6, random_state=0),
+    BernoulliRBM(n_components=8, n_iter=3, hidden_units="nrelu", learning_rate=1e-6,
+                 random_state=0),
+    GaussianBernoulliRBM(n_components=8, n_iter=3, hidden_units="nrelu",
+                         learning_rate=1e-6, random_state=0),
     ZCAWhitener(),
     # Small chunks, so the checks also run the merging of chunk statistics.
     ZCAWhitener(epsilon=1e-3, n_drop=1, batch_size=4),

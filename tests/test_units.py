@@ -18,7 +18,9 @@ from skdbn._kernels import _cd
 from skdbn._kernels._random import batch_key, normal_array, uniform_array
 from skdbn.metrics import log_likelihood, log_partition_ais, log_partition_exact
 
-HIDDEN_UNITS = ["bernoulli", "gaussian"]
+HIDDEN_UNITS = ["bernoulli", "gaussian", "nrelu"]
+# Hidden types with an exact free energy, which skdbn.metrics accepts.
+EXACT_UNITS = ["bernoulli", "gaussian"]
 TOL = {np.float32: dict(rtol=1e-4, atol=5e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 
@@ -28,6 +30,8 @@ HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 def hidden_mean(unit, x):
     if unit == "gaussian":
         return x
+    if unit == "nrelu":
+        return np.maximum(x, 0)
     return expit(x)
 
 
@@ -36,6 +40,9 @@ def hidden_sample(unit, x, key, stream):
     dtype = x.dtype
     if unit == "gaussian":
         return x + normal_array(key, stream, m, n).astype(dtype)
+    if unit == "nrelu":
+        noise = np.sqrt(expit(x).astype(np.float64)) * normal_array(key, stream, m, n)
+        return np.maximum(x + noise.astype(dtype), 0)
     return (uniform_array(key, stream, m, n, dtype) < expit(x)).astype(dtype)
 
 
@@ -43,6 +50,10 @@ def hidden_term(unit, x):
     """log sum_h exp(x h - e(h)) for one hidden unit, by its definition."""
     if unit == "gaussian":
         return 0.5 * x**2 + HALF_LOG_2PI
+    if unit == "nrelu":
+        # Stepped sigmoid units: copies with biases offset by -0.5, -1.5, ...
+        n = np.arange(1, 400)
+        return np.logaddexp(0, x[..., None] - n + 0.5).sum(-1)
     return np.logaddexp(0, x)
 
 
@@ -205,6 +216,12 @@ def _log_marginal_over_hidden(rbm, v):
     for xj in x:  # the hidden units are independent given v
         if rbm.hidden_units == "bernoulli":
             total += logsumexp([0.0, xj])
+        elif rbm.hidden_units == "nrelu":
+            # Enumerate the on/off states of 14 stepped copies (the rest are
+            # negligible for |x| < 5): 2**14 joint states.
+            offsets = np.arange(1, 15) - 0.5
+            states = (np.arange(2**14)[:, None] >> np.arange(14)) & 1
+            total += logsumexp(states @ (xj - offsets))
         else:
             g, dh = _grid()
             total += logsumexp(xj * g - 0.5 * g**2) + np.log(dh)
@@ -219,7 +236,24 @@ def test_free_energy_is_minus_log_unnormalised_marginal(cls, hidden):
     X = (rng.uniform(size=(5, 3)) < 0.5).astype(float) if cls is BernoulliRBM \
         else rng.normal(size=(5, 3))
     expected = [-_log_marginal_over_hidden(rbm, v) for v in X]
-    assert_allclose(rbm.free_energy(X), expected, rtol=1e-8, atol=1e-8)
+    # NReLU: 14 enumerated copies leave out terms below e^-9.
+    atol = 1e-3 if hidden == "nrelu" else 1e-8
+    assert_allclose(rbm.free_energy(X), expected, rtol=1e-8, atol=atol)
+
+
+def test_nrelu_free_energy_term_for_large_inputs():
+    # The closed-form linear part and the geometric tail against the sum.
+    x = np.array([-60.0, -3.0, 0.0, 2.5, 40.0, 123.4])
+    got = [_cd.hidden_free_term(_cd.UNIT_CODES["nrelu"], float(v)) for v in x]
+    assert_allclose(got, hidden_term("nrelu", x), rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("func", [log_partition_exact, log_partition_ais,
+                                  lambda rbm: log_likelihood(rbm, np.zeros((1, 3)))])
+def test_metrics_refuse_nrelu(func):
+    rbm = _small_model(BernoulliRBM, "nrelu")
+    with pytest.raises(ValueError, match="hidden_units='nrelu'.*approximation"):
+        func(rbm)
 
 
 def test_log_partition_exact_gaussian_hidden_by_brute_force():
@@ -253,7 +287,7 @@ def test_ais_matches_exact_for_gaussian_hidden(cls):
     assert est.log_z == pytest.approx(exact, abs=0.05)
 
 
-@pytest.mark.parametrize("hidden", HIDDEN_UNITS)
+@pytest.mark.parametrize("hidden", EXACT_UNITS)
 def test_exact_log_likelihood_rises_during_training(hidden):
     rng = np.random.RandomState(0)
     prototypes = rng.uniform(size=(3, 8)) < 0.5
@@ -274,18 +308,19 @@ def test_exact_log_likelihood_rises_during_training(hidden):
 
 @pytest.mark.parametrize("cls", [BernoulliRBM, GaussianBernoulliRBM])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gaussian_hidden_estimator_methods(cls, dtype):
+@pytest.mark.parametrize("hidden", ["gaussian", "nrelu"])
+def test_real_valued_hidden_estimator_methods(cls, dtype, hidden):
     rng = np.random.RandomState(0)
     X = (rng.uniform(size=(40, 6)) < 0.5) if cls is BernoulliRBM else rng.normal(size=(40, 6))
     X = X.astype(dtype)
-    rbm = cls(n_components=3, hidden_units="gaussian", learning_rate=0.01, n_iter=3,
+    rbm = cls(n_components=3, hidden_units=hidden, learning_rate=0.01, n_iter=3,
               random_state=0).fit(X)
     W, b, c = rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_
     sigma = getattr(rbm, "sigma_", np.ones(6, dtype))
     tol = TOL[dtype]
     h = rbm.transform(X)
     assert h.dtype == dtype
-    assert_allclose(h, (X / sigma) @ W.T + c, **tol)  # mean-field = the linear input
+    assert_allclose(h, hidden_mean(hidden, (X / sigma) @ W.T + c), **tol)
     rec = rbm.reconstruct(X)
     if cls is BernoulliRBM:
         assert_allclose(rec, expit(h @ W + b), **tol)
@@ -294,7 +329,7 @@ def test_gaussian_hidden_estimator_methods(cls, dtype):
     v = rbm.gibbs(X)
     assert v.shape == X.shape and np.all(np.isfinite(v))
     # The same random_state gives the same model.
-    again = cls(n_components=3, hidden_units="gaussian", learning_rate=0.01, n_iter=3,
+    again = cls(n_components=3, hidden_units=hidden, learning_rate=0.01, n_iter=3,
                 random_state=0).fit(X)
     assert_array_equal(again.components_, rbm.components_)
 

@@ -122,13 +122,16 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
         Start of the chains (Bernoulli) instead of a sample of the base
         model: reverse AIS runs from data with ``betas`` decreasing.
     hidden_unit : int
-        Code of the hidden unit type (``UNIT_CODES``).
+        Code of the hidden unit type (``UNIT_CODES``); not NReLU, whose
+        free energy is an approximation.
     """
     cdef Py_ssize_t n_runs = log_w.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
     cdef Py_ssize_t K = betas.shape[0] - 1, k, r, lo, hi
     cdef int t, nt
     cdef const floating *sig = NULL if sigma.shape[0] == 0 else &sigma[0]
     cdef floating beta, beta_prev
+    if hidden_unit == NRELU:
+        raise ValueError("AIS needs a unit type with an exact free energy, not NReLU")
     if K < 1 or n_runs == 0:
         raise ValueError("AIS needs at least two temperatures and one run")
     if v_init is not None and (v_init.shape[0] != n_runs or v_init.shape[1] != n_vis

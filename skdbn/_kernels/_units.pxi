@@ -33,8 +33,9 @@ cdef inline floating draw_uniform_halves(floating like, uint32_t lo, uint32_t hi
 cdef enum:
     BERNOULLI = 0
     GAUSSIAN = 1  # hidden: unit variance; visible: sigma, in u = v / sigma
+    NRELU = 2
 
-UNIT_CODES = {"bernoulli": BERNOULLI, "gaussian": GAUSSIAN}
+UNIT_CODES = {"bernoulli": BERNOULLI, "gaussian": GAUSSIAN, "nrelu": NRELU}
 
 cdef double HALF_LOG_2PI = 0.9189385332046728
 
@@ -64,9 +65,39 @@ cdef inline double softplus_d(double x) noexcept nogil:
     return softplus(x)
 
 
+cdef inline double stepped_sigmoid_term(double x) noexcept nogil:
+    """sum_{n >= 1} softplus(x - n + 1/2): the free-energy term of infinitely
+    many tied Bernoulli copies with offset biases (Nair & Hinton, 2010), the
+    model that NReLU units approximate. Terms above 36 are linear to double
+    precision and summed in closed form, terms below -37 as a geometric tail."""
+    cdef double t = x - 0.5, acc = 0, k
+    if t > 36:
+        k = floor(t - 36) + 1
+        acc = k * t - 0.5 * k * (k - 1)
+        t = t - k
+    while t > -37:
+        acc = acc + softplus_d(t)
+        t = t - 1
+    return acc + exp(t) / (1 - exp(-1.0))
+
+
+# Noisy rectified linear (Nair & Hinton, 2010): mean max(0, x), sample
+# max(0, x + N(0, sigmoid(x))), term of the stepped sigmoid units.
+cdef inline floating nrelu_mean(floating x) noexcept nogil:
+    return x if x > 0 else 0
+
+
+cdef inline floating nrelu_sample(floating x, uint32_t lo, uint32_t hi,
+                                  uint32_t j) noexcept nogil:
+    cdef floating y = x + <floating> (sqrt(<double> sigmoid(x)) * normal_halves(lo, hi, j))
+    return y if y > 0 else 0
+
+
 cdef inline floating hidden_mean(int unit, floating x) noexcept nogil:
     if unit == GAUSSIAN:
         return x
+    if unit == NRELU:
+        return nrelu_mean(x)
     return bernoulli_mean(x)
 
 
@@ -76,12 +107,16 @@ cdef inline floating hidden_sample(int unit, floating x, floating mean, uint32_t
     element j of the row whose key is (lo, hi)."""
     if unit == GAUSSIAN:
         return gaussian_sample(x, lo, hi, j)
+    if unit == NRELU:
+        return nrelu_sample(x, lo, hi, j)
     return bernoulli_sample(mean, lo, hi, j)
 
 
 cdef inline double hidden_term(int unit, double x) noexcept nogil:
     if unit == GAUSSIAN:
         return gaussian_term(x)
+    if unit == NRELU:
+        return stepped_sigmoid_term(x)
     return softplus_d(x)
 
 
