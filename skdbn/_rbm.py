@@ -127,6 +127,13 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """Kernel code of ``hidden_units`` (models pickled before it: Bernoulli)."""
         return _cd.UNIT_CODES[getattr(self, "hidden_units", "bernoulli")]
 
+    def _softmax_groups(self):
+        """``softmax_groups`` as the kernels' (n_groups, 2) array, or None."""
+        groups = getattr(self, "softmax_groups", None)
+        if groups is None or len(groups) == 0:
+            return None
+        return np.ascontiguousarray(np.asarray(groups, dtype=np.intp).reshape(-1, 2))
+
     @contextmanager
     def _kernel_threads(self):
         """Thread count for the kernels, with BLAS held to one thread.
@@ -330,6 +337,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             key=key,
             n_threads=n_threads,
             hidden_unit=self._hidden_unit(),
+            groups=self._softmax_groups(),
         )
 
     def _centred_step(self, buffers, m, momentum, key, n_threads, learning_rate):
@@ -541,6 +549,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             key=key,
             stream=stream,
             n_threads=n_threads,
+            groups=self._softmax_groups(),
         )
         return out
 
@@ -751,6 +760,15 @@ class BernoulliRBM(_BaseRBM):
         gives ``max(0, x)``, and their free energy is an approximation, which
         :mod:`skdbn.metrics` refuses. See :ref:`rbm_units`.
 
+    softmax_groups : array-like of shape (n_groups, 2), default=None
+        ``(start, stop)`` column ranges of groups of softmax visible units
+        among the Bernoulli ones: each group is a K-way one-hot block (e.g.
+        the 10 label units a generative classifier joins to its top RBM),
+        whose mean given the hidden units is the softmax of its inputs and
+        whose sample is one-hot. Ranges must be sorted, disjoint and at least
+        2 wide. :mod:`skdbn.metrics` and :class:`~skdbn.DistributedFit` do
+        not handle them.
+
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
@@ -823,6 +841,7 @@ class BernoulliRBM(_BaseRBM):
         dtype=None,
         n_jobs=None,
         hidden_units="bernoulli",
+        softmax_groups=None,
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -842,10 +861,12 @@ class BernoulliRBM(_BaseRBM):
         self.dtype = dtype
         self.n_jobs = n_jobs
         self.hidden_units = hidden_units
+        self.softmax_groups = softmax_groups
 
     _parameter_constraints: dict = {
         **_BaseRBM._parameter_constraints,
         "centering": ["boolean"],
+        "softmax_groups": [None, "array-like"],
     }
 
     def _centering(self):

@@ -107,6 +107,9 @@ def _parameters(rbm):
 
 
 def _check_hidden_units(rbm):
+    if rbm._softmax_groups() is not None:
+        raise ValueError("skdbn.metrics does not handle softmax visible groups "
+                         "(softmax_groups); use a model without them.")
     units = getattr(rbm, "hidden_units", "bernoulli")
     if units not in ("bernoulli", "gaussian"):
         raise ValueError(

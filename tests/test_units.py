@@ -357,3 +357,109 @@ def test_dbn_with_gaussian_code_layer():
                          n_iter=1, learning_rate=0.01, random_state=0).fit(X)
     assert isinstance(dbn.rbms_[1], GaussianBernoulliRBM)
     assert_allclose(dbn.rbms_[1].sigma_, 1.0)
+
+
+# -- softmax groups of visible units ----------------------------------------
+
+GROUPS = [(2, 5), (6, 9)]
+
+
+def softmax_visible(x, groups, key, stream, sample):
+    """Bernoulli visibles with softmax ``groups``: the mean, or the kernel's
+    draw (one uniform per group at its first column, inverse CDF)."""
+    m, V = x.shape
+    u = uniform_array(key, stream, m, V, x.dtype)
+    p = expit(x)
+    out = (u < p).astype(x.dtype) if sample else p
+    for g0, g1 in groups:
+        x64 = x[:, g0:g1].astype(np.float64)
+        e = np.exp(x64 - x64.max(1, keepdims=True)).astype(x.dtype).astype(np.float64)
+        q = (e / np.exp(x64 - x64.max(1, keepdims=True)).sum(1, keepdims=True))
+        q = q.astype(x.dtype)
+        if not sample:
+            out[:, g0:g1] = q
+            continue
+        below = u[:, g0:g0 + 1] < np.cumsum(q[:, :-1].astype(np.float64), axis=1)
+        chosen = np.where(below.any(1), below.argmax(1), g1 - g0 - 1)
+        out[:, g0:g1] = np.eye(g1 - g0, dtype=x.dtype)[chosen]
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("persistent", [False, True], ids=["cd1", "pcd"])
+def test_cd_step_softmax_groups_matches_numpy(dtype, hidden, persistent):
+    key = batch_key(3, 1, 4)
+    ref = make_state(dtype, False, hidden)
+    for g0, g1 in GROUPS:  # one-hot data in the groups
+        ref["X"][:, g0:g1] = np.eye(g1 - g0, dtype=dtype)[np.arange(10) % (g1 - g0)]
+    ker = {k: v.copy() for k, v in ref.items()}
+    W, b, c, X = ref["W"], ref["b"], ref["c"], ref["X"]
+    m, (H, V) = X.shape[0], W.shape
+    x0 = X @ W.T + c
+    p0 = hidden_mean(hidden, x0)
+    h = ref["chain"] if persistent else hidden_sample(hidden, x0, key, 0)
+    v = softmax_visible(h @ W + b, GROUPS, key, 1, sample=True)
+    xk = v @ W.T + c
+    pk = hidden_mean(hidden, xk)
+    chain_ref = hidden_sample(hidden, xk, key, 2) if persistent else None
+    alpha = 0.1 / m
+    W_ref = W + alpha * (p0.T @ X - pk.T @ v)
+    b_ref = b + alpha * (X.sum(0) - v.sum(0))
+
+    vis = np.empty((2 * m, V), dtype)
+    vis[:m] = ker["X"]
+    chain = np.ascontiguousarray(ker["chain"].T)
+    groups = np.array(GROUPS, dtype=np.intp)
+    with threadpool_limits(limits=1, user_api="blas"):
+        err = _cd.cd_step(ker["W"], ker["b"], ker["c"], ker["W_inc"], ker["b_inc"],
+                          ker["c_inc"], ker["sigma"], vis, np.empty((H, 2 * m), dtype),
+                          chain, np.zeros(0, dtype), np.empty((0, 0), dtype), m,
+                          persistent=persistent, learning_rate=0.1, key=key, n_threads=2,
+                          hidden_unit=_cd.UNIT_CODES[hidden], groups=groups)
+    assert_allclose(vis[m:], v, **TOL[dtype])
+    for g0, g1 in GROUPS:  # one-hot negative visibles
+        assert_array_equal(vis[m:, g0:g1].sum(1), 1)
+    assert_allclose(ker["W"], W_ref, **TOL[dtype])
+    assert_allclose(ker["b"], b_ref, **TOL[dtype])
+    assert err == pytest.approx(float(np.sum((X - v).astype(np.float64) ** 2)), rel=1e-4)
+    if persistent:
+        assert_allclose(chain.T, chain_ref, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_visible_given_hidden_softmax_groups(dtype):
+    rng = np.random.RandomState(2)
+    W = rng.normal(0, 1, (5, 9)).astype(dtype)
+    b = rng.normal(0, 1, 9).astype(dtype)
+    Hs = (rng.uniform(size=(300, 5)) < 0.5).astype(dtype)
+    groups = np.array(GROUPS, dtype=np.intp)
+    out = np.empty((300, 9), dtype)
+    with threadpool_limits(limits=1, user_api="blas"):
+        _cd.visible_given_hidden(Hs, W, b, np.zeros(0, dtype), out, n_threads=2,
+                                 groups=groups)
+        assert_allclose(out, softmax_visible(Hs @ W + b, GROUPS, 0, 0, False),
+                        **TOL[dtype])
+        _cd.visible_given_hidden(Hs, W, b, np.zeros(0, dtype), out, sample=True, key=6,
+                                 stream=1, n_threads=2, groups=groups)
+    assert_allclose(out, softmax_visible(Hs @ W + b, GROUPS, 6, 1, True), **TOL[dtype])
+
+
+def test_softmax_groups_estimator():
+    rng = np.random.RandomState(0)
+    X = (rng.uniform(size=(50, 9)) < 0.5).astype(float)
+    for g0, g1 in GROUPS:
+        X[:, g0:g1] = np.eye(g1 - g0)[rng.randint(0, g1 - g0, 50)]
+    rbm = BernoulliRBM(n_components=4, n_iter=3, softmax_groups=GROUPS,
+                       random_state=0).fit(X)
+    v = rbm.gibbs(X)
+    rec = rbm.reconstruct(X)
+    for g0, g1 in GROUPS:
+        assert_array_equal(v[:, g0:g1].sum(1), 1)
+        assert_allclose(rec[:, g0:g1].sum(1), 1, rtol=1e-12)
+    with pytest.raises(ValueError, match="softmax visible groups"):
+        log_partition_exact(rbm)
+    with pytest.raises(ValueError, match="sorted, disjoint"):
+        BernoulliRBM(n_components=4, softmax_groups=[(0, 3), (2, 5)]).fit(X)
+    with pytest.raises(ValueError, match="sorted, disjoint"):
+        BernoulliRBM(n_components=4, softmax_groups=[(7, 12)]).fit(X)

@@ -60,7 +60,8 @@ cdef double gibbs_chain(const floating *W, Py_ssize_t n_hid, Py_ssize_t n_vis,
                         floating *v0, floating *h0, Py_ssize_t ldh, floating *ch,
                         Py_ssize_t ldc, Py_ssize_t m, int cd_k, bint persistent,
                         bint sample_visible, bint sampled, uint64_t key,
-                        int n_threads, int unit) noexcept nogil:
+                        int n_threads, int unit, const Py_ssize_t *groups,
+                        Py_ssize_t n_groups) noexcept nogil:
     """Positive phase and k Gibbs steps of the negative phase for m rows.
 
     ``v0``: (2m, n_vis), the data on top. ``h0``: (n_hid, >= 2m) with stride
@@ -72,7 +73,8 @@ cdef double gibbs_chain(const floating *W, Py_ssize_t n_hid, Py_ssize_t n_vis,
     reconstruction.
     """
     cdef int s, t
-    cdef double err = 0
+    # Two reductions, as OpenMP allows one per variable in a parallel region.
+    cdef double err = 0, err_groups = 0
     cdef floating *v1 = v0 + m * n_vis
     # One thread team for all phases: the prange loops below share it and
     # meet at their implicit barriers instead of forking and joining.
@@ -92,7 +94,13 @@ cdef double gibbs_chain(const floating *W, Py_ssize_t n_hid, Py_ssize_t n_vis,
             for t in prange(n_threads, schedule='static', chunksize=1):
                 err += visible_part(ch, ldc, True, W, b, sig, v1, sample_visible,
                                     v0 if s == 1 else NULL, m, n_hid, n_vis, key,
-                                    2 * s - 1, 0, t, n_threads)
+                                    2 * s - 1, 0, t, n_threads, groups, n_groups)
+            if n_groups:
+                for t in prange(n_threads, schedule='static', chunksize=1):
+                    err_groups += softmax_groups_rows(v1, n_vis, bound(m, n_threads, t),
+                                               bound(m, n_threads, t + 1), b, groups,
+                                               n_groups, sample_visible,
+                                               v0 if s == 1 else NULL, key, 2 * s - 1)
             # The last step stores -pk for the stacked gradient GEMM, and
             # samples only to advance a persistent chain.
             if s == cd_k and persistent:
@@ -106,7 +114,7 @@ cdef double gibbs_chain(const floating *W, Py_ssize_t n_hid, Py_ssize_t n_vis,
                                         -1 if s == cd_k else 1,
                                         ch if s < cd_k else NULL, ldc, sampled, m,
                                         n_hid, n_vis, key, 2 * s, t, n_threads, unit)
-    return err
+    return err + err_groups
 
 
 def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
@@ -119,7 +127,7 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
             double sparsity_target=0.1, double sparsity_cost=0.0,
             double sigma_learning_rate=0.0, double sigma_min=1e-3,
             bint sampled_statistics=False, uint64_t key=0, int n_threads=1,
-            int hidden_unit=BERNOULLI):
+            int hidden_unit=BERNOULLI, const Py_ssize_t[:, ::1] groups=None):
     """One CD-k (or PCD) update from the minibatch in ``vis[:m]``.
 
     Call with BLAS limited to one thread: the kernel parallelises itself.
@@ -160,6 +168,8 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
         OpenMP threads.
     hidden_unit : int
         Code of the hidden unit type, a value of ``UNIT_CODES``.
+    groups : array of shape (n_groups, 2), default=None
+        [start, stop) columns of softmax groups among Bernoulli visibles.
 
     Returns
     -------
@@ -186,6 +196,11 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
     cdef double *s_data = NULL
 
     cdef Py_ssize_t ldh = hid.shape[1]
+    cdef Py_ssize_t n_groups = 0 if groups is None else groups.shape[0]
+    cdef const Py_ssize_t *gp = NULL
+    if n_groups:
+        check_groups(groups, n_vis, sigma.shape[0])
+        gp = &groups[0, 0]
     if vis.shape[0] < 2 * m or hid.shape[1] < 2 * m or chain.shape[1] < m:
         raise ValueError("scratch buffers are smaller than the minibatch")
     if vis.shape[1] != n_vis or hid.shape[0] != n_hid or chain.shape[0] != n_hid:
@@ -201,7 +216,7 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
         err = gibbs_chain(&W[0, 0], n_hid, n_vis, &b_vis[0], &b_hid[0], sig, v0,
                           h0, ldh, &chain[0, 0], chain.shape[1], m, cd_k,
                           persistent, sample_visible, sampled_statistics, key,
-                          n_threads, hidden_unit)
+                          n_threads, hidden_unit, gp, n_groups)
 
         # Sparsity (Hinton's practical guide §11): q <- 0.9 q + 0.1 mean(p0);
         # the penalty (q - target) on each hidden unit's total input is folded

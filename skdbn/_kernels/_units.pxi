@@ -125,6 +125,62 @@ def hidden_free_term(int unit, double x):
     return hidden_term(unit, x)
 
 
+# Softmax groups of visible units: K-way one-hot blocks among Bernoulli
+# visibles (e.g. the label units of a generative classifier). Mean: the
+# softmax of the block's inputs; sample: a one-hot draw by inverting the
+# cumulative probabilities at one uniform per block (keyed by the block's
+# first column); free-energy term: none (the visible term b.v is the same).
+# ``groups`` holds [start, stop) column pairs, sorted and disjoint.
+
+cdef double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t r0,
+                                Py_ssize_t r1, const floating *b,
+                                const Py_ssize_t *groups, Py_ssize_t n_groups,
+                                bint sample, const floating *data, uint64_t key,
+                                uint64_t stream) noexcept nogil:
+    """Rows [r0, r1): each group's columns hold their input (h W + b) on
+    entry, their mean or one-hot sample on return. Returns the squared error
+    of those columns against ``data`` (if not NULL)."""
+    cdef Py_ssize_t i, j, g, g0, g1, chosen
+    cdef uint64_t rk
+    cdef double mx, tot, cum, e, d, err = 0
+    cdef floating u
+    cdef floating *row
+    for i in range(r0, r1):
+        row = act + i * ld
+        rk = row_key(key, stream, i)
+        for g in range(n_groups):
+            g0 = groups[2 * g]
+            g1 = groups[2 * g + 1]
+            mx = row[g0]
+            for j in range(g0 + 1, g1):
+                if row[j] > mx:
+                    mx = row[j]
+            tot = 0
+            for j in range(g0, g1):
+                e = exp(row[j] - mx)
+                row[j] = <floating> e
+                tot = tot + e
+            for j in range(g0, g1):
+                row[j] = <floating> (row[j] / tot)
+            if sample:
+                u = draw_uniform_halves(row[g0], <uint32_t> rk, <uint32_t> (rk >> 32),
+                                        <uint32_t> g0)
+                chosen = g1 - 1
+                cum = 0
+                for j in range(g0, g1 - 1):
+                    cum = cum + row[j]
+                    if u < cum:
+                        chosen = j
+                        break
+                for j in range(g0, g1):
+                    row[j] = 1 if j == chosen else 0
+            if data != NULL:
+                for j in range(g0, g1):
+                    d = data[i * ld + j] - row[j]
+                    err = err + d * d
+    return err
+
+
 cdef void hidden_other(floating *act, Py_ssize_t ld, Py_ssize_t rows, Py_ssize_t j0,
                        Py_ssize_t j1, const floating *c, floating sign,
                        floating *samples, Py_ssize_t lds, bint sampled,
