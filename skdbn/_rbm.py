@@ -69,6 +69,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "sparsity_cost": [Interval(Real, 0, None, closed="left")],
         "dtype": [None, StrOptions({"float32", "float64"}), type],
         "n_jobs": [None, Integral],
+        # One name per unit type of the kernels (skdbn/_kernels/_units.pxi).
+        "hidden_units": [StrOptions({"bernoulli", "gaussian", "nrelu"})],
     }
 
     # ------------------------------------------------------------------
@@ -108,6 +110,17 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if self.n_jobs == 0:
             raise ValueError("n_jobs == 0 is invalid; use None, -1 or a positive integer.")
         return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
+
+    def _hidden_unit(self):
+        """Kernel code of ``hidden_units`` (models pickled before it: Bernoulli)."""
+        return _cd.UNIT_CODES[getattr(self, "hidden_units", "bernoulli")]
+
+    def _softmax_groups(self):
+        """``softmax_groups`` as the kernels' (n_groups, 2) array, or None."""
+        groups = getattr(self, "softmax_groups", None)
+        if groups is None or len(groups) == 0:
+            return None
+        return np.ascontiguousarray(np.asarray(groups, dtype=np.intp).reshape(-1, 2))
 
     @contextmanager
     def _kernel_threads(self):
@@ -372,7 +385,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             batch = batch.toarray()
         batch = np.asarray(batch)
         name = type(self).__name__
-        if batch.shape[0] >= 2:
+        # Saturation is a property of Bernoulli (logistic) hidden units.
+        if batch.shape[0] >= 2 and self._hidden_unit() == _cd.UNIT_CODES["bernoulli"]:
             with self._kernel_threads() as n_threads:
                 probs = self._hidden_probs(batch, n_threads)
             constant = np.all(probs < 1e-3, axis=0) | np.all(probs > 1 - 1e-3, axis=0)
@@ -420,6 +434,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 self.intercept_hidden_,
                 out[sl],
                 n_threads=n_threads,
+                hidden_unit=self._hidden_unit(),
             )
         return out
 
@@ -436,11 +451,13 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             key=key,
             stream=stream,
             n_threads=n_threads,
+            groups=self._softmax_groups(),
         )
         return out
 
     def transform(self, X):
-        """Hidden activation probabilities, ``P(h=1 | v=X)``.
+        """Hidden conditional means ``E[h | v=X]``: ``P(h=1 | v=X)`` for
+        Bernoulli hidden units, the linear input for Gaussian ones.
 
         Parameters
         ----------
@@ -458,7 +475,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             return self._hidden_probs(X, n_threads)
 
     def reconstruct(self, X):
-        """Mean-field reconstruction ``E[v | h = P(h=1 | v=X)]``.
+        """Mean-field reconstruction ``E[v | h = E[h | v=X]]``.
 
         Parameters
         ----------
@@ -512,6 +529,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     key=key,
                     stream=_streams.GIBBS_HIDDEN,
                     n_threads=n_threads,
+                    hidden_unit=self._hidden_unit(),
                 )
                 out[sl] = self._visible_from_hidden(
                     h[sl], n_threads, sample=True, key=key, stream=_streams.GIBBS_VISIBLE
@@ -544,6 +562,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     self.intercept_hidden_,
                     out[sl],
                     n_threads=n_threads,
+                    hidden_unit=self._hidden_unit(),
                 )
         out = self._visible_free_energy(X) - out
         if not np.all(np.isfinite(out)):
@@ -631,6 +650,25 @@ class BernoulliRBM(_BaseRBM):
         Number of threads for the kernels and BLAS. None or -1 uses all the
         cores available.
 
+    hidden_units : {"bernoulli", "gaussian", "nrelu"}, default="bernoulli"
+        Type of the hidden units. ``"bernoulli"``: binary logistic units,
+        ``transform`` gives ``P(h=1 | v)``. ``"gaussian"``: linear units with
+        unit-variance Gaussian noise, ``h | v ~ N(c + W u, 1)``;
+        ``transform`` gives their input (the code layer of a deep
+        autoencoder). ``"nrelu"``: noisy rectified linear units,
+        ``max(0, x + N(0, sigmoid(x)))`` with ``x = c + W u``; ``transform``
+        gives ``max(0, x)``, and their free energy is an approximation, which
+        :mod:`skdbn.metrics` refuses. See :ref:`rbm_units`.
+
+    softmax_groups : array-like of shape (n_groups, 2), default=None
+        ``(start, stop)`` column ranges of groups of softmax visible units
+        among the Bernoulli ones: each group is a K-way one-hot block (e.g.
+        the 10 label units a generative classifier joins to its top RBM),
+        whose mean given the hidden units is the softmax of its inputs and
+        whose sample is one-hot. Ranges must be sorted, disjoint and at least
+        2 wide. :mod:`skdbn.metrics` and :class:`~skdbn.DistributedFit` do
+        not handle them.
+
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
@@ -707,6 +745,8 @@ class BernoulliRBM(_BaseRBM):
         centering=False,
         dtype=None,
         n_jobs=None,
+        hidden_units="bernoulli",
+        softmax_groups=None,
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -725,10 +765,13 @@ class BernoulliRBM(_BaseRBM):
         self.centering = centering
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.hidden_units = hidden_units
+        self.softmax_groups = softmax_groups
 
     _parameter_constraints: dict = {
         **_BaseRBM._parameter_constraints,
         "centering": ["boolean"],
+        "softmax_groups": [None, "array-like"],
     }
 
     def _centering(self):
@@ -781,7 +824,7 @@ class BernoulliRBM(_BaseRBM):
 
 
 class GaussianBernoulliRBM(_BaseRBM):
-    """RBM with Gaussian visible units and binary hidden units.
+    """RBM with Gaussian visible units and (by default) binary hidden units.
 
     The energy (report §1.4.3, eq. 1.8) is
     ``E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c^T h
@@ -838,6 +881,16 @@ class GaussianBernoulliRBM(_BaseRBM):
         Floating type of the model; None follows the input.
     n_jobs : int, default=None
         Number of threads; None or -1 uses all the cores available.
+
+    hidden_units : {"bernoulli", "gaussian", "nrelu"}, default="bernoulli"
+        Type of the hidden units. ``"bernoulli"``: binary logistic units,
+        ``transform`` gives ``P(h=1 | v)``. ``"gaussian"``: linear units with
+        unit-variance Gaussian noise, ``h | v ~ N(c + W u, 1)``;
+        ``transform`` gives their input (the code layer of a deep
+        autoencoder). ``"nrelu"``: noisy rectified linear units,
+        ``max(0, x + N(0, sigmoid(x)))`` with ``x = c + W u``; ``transform``
+        gives ``max(0, x)``, and their free energy is an approximation, which
+        :mod:`skdbn.metrics` refuses. See :ref:`rbm_units`.
 
     Attributes
     ----------
@@ -919,6 +972,7 @@ class GaussianBernoulliRBM(_BaseRBM):
         sparsity_cost=0.0,
         dtype=None,
         n_jobs=None,
+        hidden_units="bernoulli",
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -938,6 +992,7 @@ class GaussianBernoulliRBM(_BaseRBM):
         self.sparsity_cost = sparsity_cost
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.hidden_units = hidden_units
 
     def _learn_sigma(self):
         return isinstance(self.sigma, str)

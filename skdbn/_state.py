@@ -37,7 +37,7 @@ _INIT_BLOCK = 2**20
 class CDParams(namedtuple("CDParams", [
         "cd_k", "persistent", "sample_visible", "sampled_statistics", "learning_rate",
         "weight_decay", "sparsity_target", "sparsity_cost", "sigma_learning_rate",
-        "centering", "learn_sigma"])):
+        "centering", "learn_sigma", "hidden_unit", "groups"])):
     """The hyper-parameters of one CD step, read from an RBM estimator."""
 
     __slots__ = ()
@@ -59,6 +59,8 @@ class CDParams(namedtuple("CDParams", [
             sigma_learning_rate=rbm.sigma_learning_rate if learn_sigma else 0.0,
             centering=bool(getattr(rbm, "centering", False)),
             learn_sigma=learn_sigma,
+            hidden_unit=rbm._hidden_unit(),
+            groups=rbm._softmax_groups(),
         )
 
 
@@ -242,6 +244,8 @@ class RBMState:
             sigma_min=SIGMA_MIN,
             key=key,
             n_threads=n_threads,
+            hidden_unit=p.hidden_unit,
+            groups=p.groups,
         )
 
     def start_centring(self, visible_means):

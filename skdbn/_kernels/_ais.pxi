@@ -15,18 +15,36 @@ cdef void ais_hidden_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
                            Py_ssize_t j0, Py_ssize_t j1, const floating *c,
                            floating beta, floating beta_prev, floating *samples,
                            const floating *ones, floating *log_w_part,
-                           uint64_t key) noexcept nogil:
-    """log_w_part[i] = sum_j softplus(beta a_ij) - softplus(beta_prev a_ij),
-    a = act + c; samples <- Bernoulli(sigmoid(beta a)) unless NULL.
+                           uint64_t key, int unit) noexcept nogil:
+    """log_w_part[i] = sum_j term(beta a_ij) - term(beta_prev a_ij),
+    a = act + c; samples <- p(h | beta a) unless NULL.
 
-    The element-wise loop has no reduction, so it vectorises; the row sums
-    are then one GEMV over the block (``act`` is overwritten).
+    The free-energy term and sampler are the unit type's (``_units.pxi``);
+    a unit's own energy (h^2 / 2 for Gaussian units) is not annealed, so
+    every intermediate model is proper. Bernoulli, the fast path, uses the
+    vectorised float softplus. The element-wise loop has no reduction, so it
+    vectorises; the row sums are then one GEMV over the block (``act`` is
+    overwritten).
     """
     cdef Py_ssize_t i, j
     cdef uint64_t rk
     cdef floating a, p
     cdef floating *row
     cdef floating *srow
+    if unit != BERNOULLI:
+        for i in range(rows):
+            row = act + i * ld
+            rk = row_key(key, 0, i)
+            for j in range(j0, j1):
+                a = row[j] + c[j]
+                if samples != NULL:
+                    p = hidden_mean(unit, beta * a)
+                    samples[i * ld + j] = hidden_sample(unit, beta * a, p, <uint32_t> rk,
+                                                        <uint32_t> (rk >> 32), <uint32_t> j)
+                row[j] = <floating> (hidden_term(unit, beta * a)
+                                     - hidden_term(unit, beta_prev * a))
+        gemv(rows, j1 - j0, 1, act + j0, ld, ones, 0, log_w_part)
+        return
     for i in range(rows):
         row = act + i * ld
         if samples != NULL:
@@ -76,7 +94,8 @@ cdef void ais_visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
 def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1] c,
             const floating[::1] b_base, const floating[::1] sigma,
             const double[::1] betas, double[::1] log_w, uint64_t seed,
-            int n_threads=1, const floating[:, ::1] v_init=None):
+            int n_threads=1, const floating[:, ::1] v_init=None,
+            int hidden_unit=BERNOULLI):
     """Run AIS chains from the base model to the RBM; returns log weights.
 
     Each temperature costs one product ``v W^T`` (serving both the importance
@@ -102,12 +121,17 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
     v_init : array of shape (n_runs, n_visible), default=None
         Start of the chains (Bernoulli) instead of a sample of the base
         model: reverse AIS runs from data with ``betas`` decreasing.
+    hidden_unit : int
+        Code of the hidden unit type (``UNIT_CODES``); not NReLU, whose
+        free energy is an approximation.
     """
     cdef Py_ssize_t n_runs = log_w.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
     cdef Py_ssize_t K = betas.shape[0] - 1, k, r, lo, hi
     cdef int t, nt
     cdef const floating *sig = NULL if sigma.shape[0] == 0 else &sigma[0]
     cdef floating beta, beta_prev
+    if hidden_unit == NRELU:
+        raise ValueError("AIS needs a unit type with an exact free energy, not NReLU")
     if K < 1 or n_runs == 0:
         raise ValueError("AIS needs at least two temperatures and one run")
     if v_init is not None and (v_init.shape[0] != n_runs or v_init.shape[1] != n_vis
@@ -153,7 +177,7 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
                         ais_hidden_block(a0, n_hid, n_runs, lo, hi, &c[0], beta,
                                          beta_prev, h0 if k < K else NULL,
                                          &ones[0], &part[t, 0],
-                                         batch_key_nogil(seed, k))
+                                         batch_key_nogil(seed, k), hidden_unit)
                 for r in prange(n_runs, schedule='static'):
                     for t in range(nt):
                         log_w[r] += part[t, r] + (beta - beta_prev) * dots[t, r]

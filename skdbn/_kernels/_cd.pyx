@@ -35,14 +35,15 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
+from libc.math cimport exp, floor, sqrt
 
 import numpy as np
 
 from ._blas cimport gemm, gemv
 from ._math cimport sigmoid, softplus, skdbn_softplusf
 from ._parallel cimport bound, effective_threads
-from ._random cimport (mix64, row_key, uniform_f, uniform_d, normal, hash32_halves,
-                      unit_f, unit_d, batch_key_nogil)
+from ._random cimport (mix64, row_key, uniform_f, uniform_d, normal, normal_halves,
+                      hash32_halves, unit_f, unit_d, batch_key_nogil)
 
 
 include "_units.pxi"
@@ -59,19 +60,21 @@ cdef double gibbs_chain(const floating *W, Py_ssize_t n_hid, Py_ssize_t n_vis,
                         floating *v0, floating *h0, Py_ssize_t ldh, floating *ch,
                         Py_ssize_t ldc, Py_ssize_t m, int cd_k, bint persistent,
                         bint sample_visible, bint sampled, uint64_t key,
-                        int n_threads) noexcept nogil:
+                        int n_threads, int unit, const Py_ssize_t *groups,
+                        Py_ssize_t n_groups) noexcept nogil:
     """Positive phase and k Gibbs steps of the negative phase for m rows.
 
     ``v0``: (2m, n_vis), the data on top. ``h0``: (n_hid, >= 2m) with stride
     ``ldh``, stored by unit; on return columns :m hold p0 and m:2m -pk.
     ``ch``: the hidden samples, (n_hid, >= m) with stride ``ldc``.
     Streams: hidden samples of step t use stream 2t, visible samples of step
-    t stream 2t - 1. ``sampled``: the hidden statistics are binary samples
-    instead of probabilities. Returns the squared error of the first
+    t stream 2t - 1. ``sampled``: the hidden statistics are samples instead
+    of means. ``unit``: the hidden unit type. Returns the squared error of the first
     reconstruction.
     """
     cdef int s, t
-    cdef double err = 0
+    # Two reductions, as OpenMP allows one per variable in a parallel region.
+    cdef double err = 0, err_groups = 0
     cdef floating *v1 = v0 + m * n_vis
     # One thread team for all phases: the prange loops below share it and
     # meet at their implicit barriers instead of forking and joining.
@@ -80,32 +83,38 @@ cdef double gibbs_chain(const floating *W, Py_ssize_t n_hid, Py_ssize_t n_vis,
             for t in prange(n_threads, schedule='static', chunksize=1):
                 scale_block(v0, n_vis, m, bound(n_vis, n_threads, t),
                             bound(n_vis, n_threads, t + 1), sig, True)
-        # Positive phase: p0 = sigmoid(u0 W^T + c), sampled for CD. PCD's
+        # Positive phase: p0 = E[h | u0], sampled for CD. PCD's
         # chain, not the data, drives the negative phase, so its positive
         # phase waits to share the last step's product.
         if not persistent:
             for t in prange(n_threads, schedule='static', chunksize=1):
                 hidden_by_unit_part(v0, m, W, c, h0, ldh, 1, ch, ldc, sampled, m,
-                                    n_hid, n_vis, key, 0, t, n_threads)
+                                    n_hid, n_vis, key, 0, t, n_threads, unit)
         for s in range(1, cd_k + 1):
             for t in prange(n_threads, schedule='static', chunksize=1):
                 err += visible_part(ch, ldc, True, W, b, sig, v1, sample_visible,
                                     v0 if s == 1 else NULL, m, n_hid, n_vis, key,
-                                    2 * s - 1, 0, t, n_threads)
+                                    2 * s - 1, 0, t, n_threads, groups, n_groups)
+            if n_groups:
+                for t in prange(n_threads, schedule='static', chunksize=1):
+                    err_groups += softmax_groups_rows(v1, n_vis, bound(m, n_threads, t),
+                                               bound(m, n_threads, t + 1), b, groups,
+                                               n_groups, sample_visible,
+                                               v0 if s == 1 else NULL, key, 2 * s - 1)
             # The last step stores -pk for the stacked gradient GEMM, and
             # samples only to advance a persistent chain.
             if s == cd_k and persistent:
                 for t in prange(n_threads, schedule='static', chunksize=1):
                     hidden_by_unit_part(v0, 2 * m, W, c, h0, ldh, -1, ch, ldc,
                                         sampled, m, n_hid, n_vis, key, 2 * s, t,
-                                        n_threads)
+                                        n_threads, unit)
             else:
                 for t in prange(n_threads, schedule='static', chunksize=1):
                     hidden_by_unit_part(v1, m, W, c, h0 + m, ldh,
                                         -1 if s == cd_k else 1,
                                         ch if s < cd_k else NULL, ldc, sampled, m,
-                                        n_hid, n_vis, key, 2 * s, t, n_threads)
-    return err
+                                        n_hid, n_vis, key, 2 * s, t, n_threads, unit)
+    return err + err_groups
 
 
 def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
@@ -117,7 +126,8 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
             double momentum=0.0, double weight_decay=0.0,
             double sparsity_target=0.1, double sparsity_cost=0.0,
             double sigma_learning_rate=0.0, double sigma_min=1e-3,
-            bint sampled_statistics=False, uint64_t key=0, int n_threads=1):
+            bint sampled_statistics=False, uint64_t key=0, int n_threads=1,
+            int hidden_unit=BERNOULLI, const Py_ssize_t[:, ::1] groups=None):
     """One CD-k (or PCD) update from the minibatch in ``vis[:m]``.
 
     Call with BLAS limited to one thread: the kernel parallelises itself.
@@ -156,6 +166,10 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
         ``batch_key(seed, epoch, batch)``: the random numbers of this step.
     n_threads : int
         OpenMP threads.
+    hidden_unit : int
+        Code of the hidden unit type, a value of ``UNIT_CODES``.
+    groups : array of shape (n_groups, 2), default=None
+        [start, stop) columns of softmax groups among Bernoulli visibles.
 
     Returns
     -------
@@ -182,6 +196,11 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
     cdef double *s_data = NULL
 
     cdef Py_ssize_t ldh = hid.shape[1]
+    cdef Py_ssize_t n_groups = 0 if groups is None else groups.shape[0]
+    cdef const Py_ssize_t *gp = NULL
+    if n_groups:
+        check_groups(groups, n_vis, sigma.shape[0])
+        gp = &groups[0, 0]
     if vis.shape[0] < 2 * m or hid.shape[1] < 2 * m or chain.shape[1] < m:
         raise ValueError("scratch buffers are smaller than the minibatch")
     if vis.shape[1] != n_vis or hid.shape[0] != n_hid or chain.shape[0] != n_hid:
@@ -197,7 +216,7 @@ def cd_step(floating[:, ::1] W, floating[::1] b_vis, floating[::1] b_hid,
         err = gibbs_chain(&W[0, 0], n_hid, n_vis, &b_vis[0], &b_hid[0], sig, v0,
                           h0, ldh, &chain[0, 0], chain.shape[1], m, cd_k,
                           persistent, sample_visible, sampled_statistics, key,
-                          n_threads)
+                          n_threads, hidden_unit, gp, n_groups)
 
         # Sparsity (Hinton's practical guide §11): q <- 0.9 q + 0.1 mean(p0);
         # the penalty (q - target) on each hidden unit's total input is folded

@@ -8,8 +8,8 @@
 def hidden_from_input(floating[:, ::1] act, const floating[::1] c,
                       floating[:, ::1] samples=None, bint sampled=False,
                       floating sign=1, uint64_t key=0, uint64_t stream=0,
-                      Py_ssize_t col0=0):
-    """act <- sign * sigmoid(act + c) (or the sample, ``sampled``), in place.
+                      Py_ssize_t col0=0, int hidden_unit=BERNOULLI):
+    """act <- sign * mean(act + c) (or the sample, ``sampled``), in place.
 
     For hidden inputs summed from partial products of several processes.
     """
@@ -19,7 +19,7 @@ def hidden_from_input(floating[:, ::1] act, const floating[::1] c,
         return
     with nogil:
         hidden_block(&act[0, 0], n, act.shape[0], 0, n, &c[0], sign, s, sampled,
-                     key, stream, col0)
+                     key, stream, col0, hidden_unit)
 
 
 def input_product(const floating[:, ::1] U, const floating[:, ::1] W,

@@ -378,11 +378,12 @@ class DistributedFit:
 
     def run_epochs(self, rbm, X, n_epochs):
         """Called by an RBM's epoch loop inside a ``with`` block."""
-        if rbm.sparsity_cost > 0 or CDParams.of(rbm).learn_sigma:
+        if (rbm.sparsity_cost > 0 or CDParams.of(rbm).learn_sigma
+                or rbm._softmax_groups() is not None):
             raise ValueError(
-                f"DistributedFit cannot train {type(rbm).__name__} with sparsity_cost > 0 "
-                "or sigma='learn' (they need statistics of whole layers): fit it outside "
-                "the `with DistributedFit(...)` block, in a single process.")
+                f"DistributedFit cannot train {type(rbm).__name__} with sparsity_cost > 0, "
+                "sigma='learn' or softmax_groups (they need statistics of whole layers): fit "
+                "it outside the `with DistributedFit(...)` block, in a single process.")
         if hasattr(X, "toarray"):
             X = X.toarray()
         self.start()
