@@ -17,7 +17,18 @@ epoch of a small problem with the report's shape scaled down (800 visibles,
 §4.4.1 formula. Binary visibles use sampled statistics (everything travels
 as bits); Gaussian visibles send their float activities.
 
-Usage: ``python benchmarks/bench_distributed.py [--quick] [--repeats N]``.
+Part 3, one CD step, two ways. A worker runs the CD-k chain phase by phase
+in Python (``distributed/_worker.py``), because its exchanges come between
+the phases; one process runs it as one fused kernel call (``cd_step``: one
+OpenMP team for all phases). Running both through one chain with the
+exchanges as hooks would put the single process on the phase-by-phase path
+(or the worker's exchanges inside the kernel's thread team). Printed: the
+time per minibatch of the fused step and of the worker's step on a mesh of
+one worker (every exchange a no-op, the partitioned strategy, so no weight
+is updated twice), CD-1 with sampled statistics, float32, 1 and 2 threads,
+and their ratio.
+
+Usage: ``python benchmarks/bench_distributed.py [--quick] [--repeats N] [--step-only]``.
 """
 
 import argparse
@@ -26,6 +37,10 @@ import numpy as np
 
 from _timing import best_time
 from skdbn import BernoulliRBM, DistributedFit, GaussianBernoulliRBM
+from skdbn._state import CDParams, RBMState
+from skdbn._streams import minibatch_key
+from skdbn.distributed._worker import Trainer
+from skdbn.utils._threads import single_threaded_blas
 
 
 def data(n, V, gaussian=False, seed=0):
@@ -94,17 +109,75 @@ def communication(quick):
               f"{cells[4]:13.2f} {cells[5]:8.2f}")
 
 
+class _OneWorker:
+    """The mesh of a lone worker: every exchange is a no-op."""
+
+    rank, size, bytes_sent = 0, 1, 0
+
+    def allgather(self, buf, tag):
+        return {}
+
+    def exchange(self, outgoing, tag):
+        return {}
+
+    def release(self, peer, buf):
+        pass
+
+
+def step_cost(shapes, n_batches, repeats):
+    print("\nOne CD-1 step (sampled statistics, float32): the fused single-process kernel "
+          f"against the worker's phase-by-phase step on one worker; ms per minibatch, "
+          f"best of {repeats} passes of {n_batches} minibatches")
+    print(f"  {'(V, H, batch)':18s} {'threads':>7s} {'fused ms':>9s} {'phases ms':>10s} "
+          f"{'phases / fused':>15s}")
+    for V, H, m in shapes:
+        X = data(m * n_batches, V)
+        batches = [np.ascontiguousarray(X[i * m:(i + 1) * m]) for i in range(n_batches)]
+        for n_jobs in (1, 2):
+            rbm = BernoulliRBM(n_components=H, batch_size=m, n_iter=0, learning_rate=0.01,
+                               persistent=False, sampled_statistics=True, random_state=0,
+                               n_jobs=n_jobs).fit(X)
+            state = rbm.state_
+            params = CDParams.of(rbm)
+            buffers = state.buffers(m, params)
+            # The worker keeps its chains by example: its own copy of the state.
+            copy = RBMState.from_wire([a.copy() for a in state.wire_arrays()], state.seed)
+            trainer = Trainer(_OneWorker(), rbm, copy, X, "partitioned", 10**9, n_jobs)
+
+            def fused():
+                for i, batch in enumerate(batches):
+                    buffers[0][:m] = batch
+                    state.step(buffers, m, params, 0.0, minibatch_key(0, 0, i), n_jobs)
+
+            def phases():
+                for i, batch in enumerate(batches):
+                    trainer.step(batch, minibatch_key(0, 0, i), 0.0)
+
+            with single_threaded_blas():
+                t_fused = best_time(fused, repeats) / n_batches * 1e3
+                t_phases = best_time(phases, repeats) / n_batches * 1e3
+            print(f"  {str((V, H, m)):18s} {n_jobs:7d} {t_fused:9.3f} {t_phases:10.3f} "
+                  f"{t_phases / t_fused:15.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a smaller problem (2000 x 5000, minibatch 500) and K <= 4")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--step-only", action="store_true",
+                        help="only part 3, the cost of the phase-by-phase CD step")
     args = parser.parse_args()
+    shapes = [(784, 500, 10), (784, 500, 100), (4000, 2000, 100)]
+    if args.step_only:
+        step_cost(shapes, 20, args.repeats)
+        return
     if args.quick:
         speedup(2000, 5000, 500, 2, args.repeats)
     else:
         speedup(4000, 10000, 1000, 3, args.repeats)
     communication(args.quick)
+    step_cost(shapes, 20, args.repeats)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,13 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state, check_scalar, gen_even_slices
+from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from . import _streams
 from ._kernels import _cd
-from ._kernels._random import batch_key
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
+from ._state import CDParams, train_epochs
 from .utils._atomic import atomic_fit
 from .utils._compat import (
     Interval,
@@ -26,7 +27,7 @@ from .utils._compat import (
 # Parameters that may be given once for all layers or once per layer.
 _PER_LAYER = ("learning_rate", "n_iter", "batch_size", "cd_k", "persistent",
               "sample_visible", "momentum", "weight_decay", "sparsity_target",
-              "sparsity_cost")
+              "sparsity_cost", "hidden_units")
 
 
 def _scalar_or_per_layer(kind):
@@ -50,7 +51,8 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     visible_units : {"bernoulli", "gaussian"}, default="bernoulli"
         Type of the bottom RBM's visible units: :class:`BernoulliRBM` for
         data in [0, 1], :class:`GaussianBernoulliRBM` for standardised or
-        whitened real-valued data. Upper RBMs are always Bernoulli.
+        whitened real-valued data. An upper RBM has Bernoulli visibles, or
+        unit-variance Gaussian ones above a layer of Gaussian hidden units.
     learning_rate : float or sequence of float, default=0.05
         Learning rate of each RBM: one value for all layers or one per layer.
         Likewise for ``n_iter``, ``batch_size``, ``cd_k``, ``persistent``,
@@ -97,6 +99,11 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Floating type of the model; None follows the input.
     n_jobs : int, default=None
         Threads of the kernels; None or -1 uses all cores.
+
+    hidden_units : {"bernoulli", "gaussian", "nrelu"} or sequence, default="bernoulli"
+        Hidden unit type of each RBM (one value for all layers or one per
+        layer; see :class:`BernoulliRBM`). ``"gaussian"`` on the top layer
+        gives the linear code layer of a deep autoencoder.
 
     Attributes
     ----------
@@ -149,6 +156,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "weight_decay": _scalar_or_per_layer(Interval(Real, 0, None, closed="left")),
         "sparsity_target": _scalar_or_per_layer(Interval(Real, 0, 1, closed="neither")),
         "sparsity_cost": _scalar_or_per_layer(Interval(Real, 0, None, closed="left")),
+        "hidden_units": _scalar_or_per_layer(StrOptions({"bernoulli", "gaussian", "nrelu"})),
         "sigma": [Interval(Real, 0, None, closed="neither"), "array-like", StrOptions({"learn"})],
         "up_down_iter": [Interval(Integral, 0, None, closed="left")],
         "up_down_learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -180,6 +188,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         random_state=None,
         dtype=None,
         n_jobs=None,
+        hidden_units="bernoulli",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.visible_units = visible_units
@@ -200,6 +209,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.random_state = random_state
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.hidden_units = hidden_units
 
     # ------------------------------------------------------------------
     def _layer_params(self, layer):
@@ -220,6 +230,9 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                       dtype=self.dtype, n_jobs=self.n_jobs)
         if layer == 0 and self.visible_units == "gaussian":
             return GaussianBernoulliRBM(sigma=self.sigma, **params)
+        if layer > 0 and self._layer_params(layer - 1).hidden_units != "bernoulli":
+            # Real-valued units below: unit-variance Gaussian visibles.
+            return GaussianBernoulliRBM(sigma=1.0, **params)
         return BernoulliRBM(**params)
 
     def _layers(self, rng):
@@ -365,53 +378,61 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         rbms, top = self.rbms_, self.rbms_[-1]
         lr = self.up_down_learning_rate
+        state = top.state_
         batch_size = min(rbms[0].batch_size, X.shape[0])
-        buffers = top._step_buffers(batch_size)
+        params = CDParams.of(top, learning_rate=lr)
+        buffers = state.buffers(batch_size, params)
         # The top RBM's CD and the up and down passes draw from separate
         # seeds, so that no stream of one repeats a stream of the other.
-        seed, pass_seed = (int(s) for s in rng.randint(np.iinfo(np.int64).max, size=2))
-        n_batches = int(np.ceil(X.shape[0] / batch_size))
-        slices = list(gen_even_slices(X.shape[0], n_batches))
+        seed, pass_seed = _streams.draw_seed(rng, size=2)
+        dtype = top.components_.dtype
+        begin = time.perf_counter()
+
+        def begin_epoch(epoch):
+            nonlocal begin
+            begin = time.perf_counter()
+            return 0.0
+
+        def step(batch, epoch, index, momentum):
+            if sp.issparse(batch):
+                batch = batch.toarray()
+            pass_key = _streams.minibatch_key(pass_seed, epoch, index)
+            wake = self._stochastic_up_pass(np.ascontiguousarray(batch, dtype=dtype),
+                                            pass_key, n_threads)
+            m = batch.shape[0]
+            np.copyto(buffers[0][:m], wake[-1])
+            err = state.step(buffers, m, params, momentum,
+                             _streams.minibatch_key(seed, epoch, index), n_threads,
+                             top.visible_means_)
+            if len(rbms) == 1:
+                # No lower layers: up-down is CD on the single RBM.
+                return err
+            sleep = self._stochastic_down_pass(buffers[0][m:2 * m], pass_key, n_threads)
+            return self._delta_rules(wake, sleep, lr, n_threads)
+
+        def end_epoch(epoch, sq_error, last):
+            error = sq_error / X.shape[0]
+            if not (np.isfinite(error) and self._weights_finite()):
+                raise FloatingPointError(
+                    f"Up-down fine-tuning diverged in epoch {epoch + 1}: the weights "
+                    f"became non-finite or beyond any useful size with "
+                    f"up_down_learning_rate={lr}. Use a smaller up_down_learning_rate; "
+                    "the model was left as it was before this call."
+                )
+            self.up_down_errors_.append(error)
+            if self.verbose:
+                print(f"[{type(self).__name__}] Up-down epoch {epoch + 1}, "
+                      f"reconstruction error = {error:.4f}, "
+                      f"time = {time.perf_counter() - begin:.2f}s")
+
         # Overflow is detected after each epoch and reported as divergence.
         with top._kernel_threads() as n_threads, np.errstate(over="ignore", invalid="ignore"):
-            for epoch in range(self.up_down_iter):
-                begin = time.perf_counter()
-                sq_error = 0.0
-                for b in np.random.default_rng([seed, epoch]).permutation(n_batches):
-                    batch = X[slices[b]]
-                    if sp.issparse(batch):
-                        batch = batch.toarray()
-                    key = batch_key(seed, epoch, int(b))
-                    pass_key = batch_key(pass_seed, epoch, int(b))
-                    wake = self._stochastic_up_pass(
-                        np.ascontiguousarray(batch, dtype=top.components_.dtype), pass_key,
-                        n_threads)
-                    m = batch.shape[0]
-                    np.copyto(buffers[0][:m], wake[-1])
-                    err = top._cd_minibatch(buffers, m, 0.0, key, n_threads, learning_rate=lr)
-                    if len(rbms) == 1:
-                        # No lower layers: up-down is CD on the single RBM.
-                        sq_error += err
-                        continue
-                    sleep = self._stochastic_down_pass(buffers[0][m:2 * m], pass_key,
-                                                       n_threads)
-                    sq_error += self._delta_rules(wake, sleep, lr, n_threads)
-                error = sq_error / X.shape[0]
-                if not (np.isfinite(error) and self._weights_finite()):
-                    raise FloatingPointError(
-                        f"Up-down fine-tuning diverged in epoch {epoch + 1}: the weights "
-                        f"became non-finite or beyond any useful size with "
-                        f"up_down_learning_rate={lr}. Use a smaller up_down_learning_rate; "
-                        "the model was left as it was before this call."
-                    )
-                self.up_down_errors_.append(error)
-                if self.verbose:
-                    print(f"[{type(self).__name__}] Up-down epoch {epoch + 1}, "
-                          f"reconstruction error = {error:.4f}, "
-                          f"time = {time.perf_counter() - begin:.2f}s")
+            train_epochs(X, self.up_down_iter, seed=seed, first_epoch=0,
+                         batch_size=batch_size, begin_epoch=begin_epoch, step=step,
+                         end_epoch=end_epoch)
 
     def _weights_finite(self):
-        return all(rbm._parameters_finite() for rbm in self.rbms_) and all(
+        return all(rbm.state_.divergence() is None for rbm in self.rbms_) and all(
             np.isfinite(a.min()) and np.isfinite(a.max())
             for a in self.generative_components_ + self.generative_intercepts_)
 
@@ -420,12 +441,13 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         below the top RBM's hidden layer, with the recognition weights."""
         states = [v]
         for layer, rbm in enumerate(self.rbms_[:-1]):
-            u = states[-1] / rbm._sigma if rbm._sigma.size else states[-1]
+            sigma = rbm.state_.sigma
+            u = states[-1] / sigma if sigma.size else states[-1]
             probs = np.empty((v.shape[0], rbm.n_components), v.dtype)
             samples = np.empty_like(probs)
             _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
-                                     samples=samples, key=key, stream=layer,
-                                     n_threads=n_threads)
+                                     samples=samples, key=key, stream=_streams.up_pass(layer),
+                                     n_threads=n_threads, hidden_unit=rbm._hidden_unit())
             states.append(samples)
         return states
 
@@ -438,14 +460,14 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             out = np.empty((top_visible.shape[0], self.generative_components_[layer].shape[1]),
                            top_visible.dtype)
             self._generate(layer, states[0], out, sample=layer > 0, key=key,
-                           stream=1000 + layer, n_threads=n_threads)
+                           stream=_streams.down_pass(layer), n_threads=n_threads)
             states.insert(0, out)
         return states
 
     def _generate(self, layer, hidden, out, sample, key, stream, n_threads):
         """Top-down conditional of ``layer``'s visible units (v-space)."""
         _cd.visible_given_hidden(hidden, self.generative_components_[layer],
-                                 self.generative_intercepts_[layer], self.rbms_[layer]._sigma,
+                                 self.generative_intercepts_[layer], self.rbms_[layer].state_.sigma,
                                  out, sample=sample, key=key, stream=stream,
                                  n_threads=n_threads)
 
@@ -456,7 +478,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         alpha = lr / m
         error = 0.0
         for layer, rbm in enumerate(self.rbms_[:-1]):
-            sigma = rbm._sigma
+            sigma = rbm.state_.sigma
             # Wake: predict layer `layer` from the sampled layer above.
             pred = np.empty_like(wake[layer])
             self._generate(layer, wake[layer + 1], pred, sample=False, key=0, stream=0,
@@ -478,7 +500,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             u = np.ascontiguousarray(u)
             q = np.empty_like(sleep[layer + 1])
             _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, q,
-                                     n_threads=n_threads)
+                                     n_threads=n_threads, hidden_unit=rbm._hidden_unit())
             q = sleep[layer + 1] - q
             rbm.intercept_hidden_ += alpha * q.sum(axis=0)
             _cd.add_outer(rbm.components_, q, u, alpha, n_threads)
@@ -562,8 +584,9 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         n_samples = check_scalar(n_samples, "n_samples", Integral, min_val=1)
         n_gibbs = check_scalar(n_gibbs, "n_gibbs", Integral, min_val=0)
-        seed = int(check_random_state(random_state).randint(np.iinfo(np.int64).max))
+        seed = _streams.draw_seed(check_random_state(random_state))
         top = self.rbms_[-1]
+        sigma = top.state_.sigma
         dtype = top.components_.dtype
         n_hidden, n_visible = top.components_.shape
         v = np.empty((n_samples, n_visible), dtype)
@@ -572,28 +595,32 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         with top._kernel_threads() as n_threads:
             # Start from the hidden units' prior mode of each chain: random
             # binary hidden states.
-            h[:] = np.random.default_rng(seed).random(h.shape) < 0.5
+            h[:] = _streams.initial_hidden(seed, h.shape)
             for step in range(int(n_gibbs)):
-                key = batch_key(seed, 1, step)
+                key = _streams.minibatch_key(seed, _streams.SAMPLE_CHAIN_EPOCH, step)
                 _cd.visible_given_hidden(h, top.components_, top.intercept_visible_,
-                                         top._sigma, v, sample=True, key=key, stream=1,
-                                         n_threads=n_threads)
-                u = v / top._sigma if top._sigma.size else v
+                                         sigma, v, sample=True, key=key,
+                                         stream=_streams.GIBBS_VISIBLE, n_threads=n_threads)
+                u = v / sigma if sigma.size else v
                 _cd.hidden_given_visible(u, top.components_, top.intercept_hidden_, p,
-                                         samples=h, key=key, stream=0,
-                                         n_threads=n_threads)
+                                         samples=h, key=key, stream=_streams.GIBBS_HIDDEN,
+                                         n_threads=n_threads,
+                                         hidden_unit=top._hidden_unit())
             # Top-down pass: binary samples of every hidden layer, the mean
             # of the visible layer.
             n_layers = len(self.rbms_)
             data = np.empty((n_samples, n_visible), dtype)
-            _cd.visible_given_hidden(h, top.components_, top.intercept_visible_, top._sigma,
-                                     data, sample=n_layers > 1,
-                                     key=batch_key(seed, 2, n_layers - 1), stream=1,
-                                     n_threads=n_threads)
+            _cd.visible_given_hidden(
+                h, top.components_, top.intercept_visible_, sigma, data,
+                sample=n_layers > 1,
+                key=_streams.minibatch_key(seed, _streams.SAMPLE_DOWN_EPOCH, n_layers - 1),
+                stream=_streams.GIBBS_VISIBLE, n_threads=n_threads)
             for layer in reversed(range(n_layers - 1)):
                 out = np.empty((n_samples, self.generative_components_[layer].shape[1]),
                                dtype)
                 self._generate(layer, data, out, sample=layer > 0,
-                               key=batch_key(seed, 2, layer), stream=1, n_threads=n_threads)
+                               key=_streams.minibatch_key(seed, _streams.SAMPLE_DOWN_EPOCH,
+                                                          layer),
+                               stream=_streams.GIBBS_VISIBLE, n_threads=n_threads)
                 data = out
         return data

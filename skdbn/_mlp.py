@@ -324,10 +324,10 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.intercepts_ = [rbm.intercept_hidden_.astype(dtype, copy=True)
                             for rbm in self.dbn_.rbms_]
         first = self.dbn_.rbms_[0]
-        if first._sigma.size:
+        if first.state_.sigma.size:
             # Fold the Gaussian layer's 1/sigma into its weights: the network
             # then takes raw v like the DBN does.
-            self.coefs_[0] = (self.coefs_[0] / first._sigma).astype(dtype)
+            self.coefs_[0] = (self.coefs_[0] / first.state_.sigma).astype(dtype)
         features = self.dbn_.transform(X)
         logistic = LogisticRegression(C=self.logistic_C, max_iter=1000).fit(
             features, codes, sample_weight=sample_weight)

@@ -9,6 +9,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._rbm import GaussianBernoulliRBM
+from ._state import RBMState
+from ._streams import draw_seed
 from .utils._compat import Interval, _extract_patches, validate_params
 
 
@@ -210,22 +212,19 @@ def merge_patch_rbms(
     merged = GaussianBernoulliRBM(
         **{**params, "n_components": sum(r.n_components for r in every)}
     )
-    merged.set_params(sigma="learn" if first._learn_sigma() else sigma.astype(dtype))
+    merged.set_params(sigma="learn" if isinstance(first.sigma, str) else sigma.astype(dtype))
     merged._validate_params()
 
-    merged.components_ = np.concatenate(rows).astype(dtype)
-    merged.intercept_hidden_ = np.concatenate([r.intercept_hidden_ for r in every]).astype(dtype)
-    merged.intercept_visible_ = bias.astype(dtype)
-    merged._sigma = sigma.astype(dtype)
     n_chains = min(r.h_samples_.shape[0] for r in every)
-    merged.h_samples_ = np.concatenate([r.h_samples_[:n_chains] for r in every], axis=1).astype(
-        dtype
+    merged._state = RBMState(
+        components=np.concatenate(rows).astype(dtype),
+        intercept_visible=bias.astype(dtype),
+        intercept_hidden=np.concatenate([r.intercept_hidden_ for r in every]).astype(dtype),
+        sigma=sigma.astype(dtype),
+        chains=np.concatenate([r.h_samples_[:n_chains] for r in every], axis=1).astype(dtype),
+        seed=draw_seed(check_random_state(merged.random_state)),
+        hidden_mean=np.concatenate([r.state_.hidden_mean for r in every]).astype(dtype),
     )
-    merged._hidden_mean = np.concatenate([r._hidden_mean for r in every]).astype(dtype)
-    merged._components_inc = np.zeros(merged.components_.shape, merged.components_.dtype)
-    merged._visible_inc = np.zeros_like(merged.intercept_visible_)
-    merged._hidden_inc = np.zeros_like(merged.intercept_hidden_)
-    merged._seed = int(check_random_state(merged.random_state).randint(np.iinfo(np.int64).max))
     merged.n_iter_ = 0
     merged.reconstruction_errors_ = []
     merged.n_features_in_ = n_features

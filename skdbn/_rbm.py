@@ -13,14 +13,14 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import blas as _scipy_blas
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state, gen_batches, gen_even_slices
+from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted
 
+from . import _streams
 from ._kernels import _cd
+from ._state import SIGMA_MIN, CDParams, RBMState, momentum_at, train_epochs
 from .distributed._backend import active_backend
-from ._kernels._random import batch_key
 from .utils._compat import (
     Interval,
     StrOptions,
@@ -35,28 +35,16 @@ from .utils._validation import check_dtype_range
 # Rows per block in transform-like methods: bounds the scratch memory of a
 # call on a large (e.g. memory-mapped) input.
 _CHUNK_ROWS = 4096
-# Epoch index reserved for the random numbers of gibbs / score_samples, so
-# that they never reuse the keys of a training minibatch.
-_INFERENCE_EPOCH = 2**62
-# Rate of the moving average of the hidden offsets of the centred gradient
-# (Melchior, Fischer & Wiskott 2016 use 0.01).
-_OFFSET_RATE = 0.01
-# Floor of a learned visible standard deviation (data are expected to be
-# standardised or whitened, so sigma lives near 1).
-_SIGMA_MIN = 1e-3
-# Weights or hidden biases beyond this put every sigmoid input far past
-# saturation and no update at a sane learning rate brings them back: the
-# fit diverged even though the numbers are still finite.
-_MAX_PARAMETER = 1e6
-# Values of the float64 random draw per block when initialising the
-# weights (8 MB), so that a model never holds a float64 copy of itself.
-_INIT_BLOCK = 2**20
+# Attributes of the state in pickles of the estimators before RBMState.
+_PICKLED_STATE = ("components_", "intercept_visible_", "intercept_hidden_", "_sigma",
+                  "h_samples_", "_seed", "_components_inc", "_visible_inc", "_hidden_inc",
+                  "_hidden_mean", "_hidden_offsets", "_n_inference_calls")
 
 
 class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared training loop and inference of the RBM estimators.
 
-    Subclasses set ``_gaussian`` and implement ``_init_sigma`` /
+    Subclasses set ``_gaussian`` and implement ``_initial_sigma`` /
     ``_visible_free_energy``.
     """
 
@@ -81,6 +69,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "sparsity_cost": [Interval(Real, 0, None, closed="left")],
         "dtype": [None, StrOptions({"float32", "float64"}), type],
         "n_jobs": [None, Integral],
+        # One name per unit type of the kernels (skdbn/_kernels/_units.pxi).
+        "hidden_units": [StrOptions({"bernoulli", "gaussian", "nrelu"})],
     }
 
     # ------------------------------------------------------------------
@@ -120,6 +110,17 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if self.n_jobs == 0:
             raise ValueError("n_jobs == 0 is invalid; use None, -1 or a positive integer.")
         return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
+
+    def _hidden_unit(self):
+        """Kernel code of ``hidden_units`` (models pickled before it: Bernoulli)."""
+        return _cd.UNIT_CODES[getattr(self, "hidden_units", "bernoulli")]
+
+    def _softmax_groups(self):
+        """``softmax_groups`` as the kernels' (n_groups, 2) array, or None."""
+        groups = getattr(self, "softmax_groups", None)
+        if groups is None or len(groups) == 0:
+            return None
+        return np.ascontiguousarray(np.asarray(groups, dtype=np.intp).reshape(-1, 2))
 
     @contextmanager
     def _kernel_threads(self):
@@ -207,29 +208,68 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         n_features = X.shape[1]
         dtype = self._model_dtype(X)
         rng = check_random_state(self.random_state)
-        # Drawn block by block straight into the model's dtype: memory stays
-        # the model's size (the same numbers as one draw of the whole).
-        self.components_ = np.empty((self.n_components, n_features), dtype=dtype)
-        for rows in gen_batches(self.n_components, max(1, _INIT_BLOCK // n_features)):
-            self.components_[rows] = rng.normal(0, 0.01, (rows.stop - rows.start, n_features))
-        self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
-        self.intercept_visible_ = np.zeros(n_features, dtype=dtype)
         # One chain per row of the largest minibatch this data can give.
-        self.h_samples_ = np.zeros((min(self.batch_size, X.shape[0]), self.n_components),
-                                   dtype=dtype, order="F")
+        self._state = RBMState.initial(
+            self.n_components, n_features, dtype, rng,
+            n_chains=min(self.batch_size, X.shape[0]),
+            sigma=self._initial_sigma(n_features), sparsity_target=self.sparsity_target)
         self.n_iter_ = 0
         self.reconstruction_errors_ = []
-        self._init_sigma(n_features, dtype)
-        # Seed of the counter-based generator used for every sample.
-        self._seed = int(rng.randint(np.iinfo(np.int64).max))
-        # np.zeros, not zeros_like: calloc'd pages that plain CD never
-        # writes cost no memory.
-        self._components_inc = np.zeros(self.components_.shape, dtype=dtype)
-        self._visible_inc = np.zeros_like(self.intercept_visible_)
-        self._hidden_inc = np.zeros_like(self.intercept_hidden_)
-        self._hidden_mean = np.full(self.n_components, self.sparsity_target, dtype=dtype)
         self.visible_means_ = np.zeros(n_features)
         self.n_samples_seen_ = 0
+
+    # The learned arrays live in the state; these are their public names.
+    @property
+    def state_(self):
+        """The learned state (:class:`skdbn._state.RBMState`): weights, biases,
+        sigma, increments, chains and the seed of the random streams."""
+        return self._state
+
+    @property
+    def components_(self):
+        return self._state.components
+
+    @components_.setter
+    def components_(self, value):
+        self._state.components = value
+
+    @property
+    def intercept_hidden_(self):
+        return self._state.intercept_hidden
+
+    @intercept_hidden_.setter
+    def intercept_hidden_(self, value):
+        self._state.intercept_hidden = value
+
+    @property
+    def intercept_visible_(self):
+        return self._state.intercept_visible
+
+    @intercept_visible_.setter
+    def intercept_visible_(self, value):
+        self._state.intercept_visible = value
+
+    @property
+    def h_samples_(self):
+        return self._state.chains
+
+    @h_samples_.setter
+    def h_samples_(self, value):
+        self._state.chains = value
+
+    def __setstate__(self, state):
+        if "components_" in state and "_state" not in state:
+            # Pickled by an skdbn that kept the arrays on the estimator.
+            old = {name: state.pop(name, None) for name in _PICKLED_STATE}
+            model = RBMState(
+                old["components_"], old["intercept_visible_"], old["intercept_hidden_"],
+                old["_sigma"], old["h_samples_"], old["_seed"],
+                components_inc=old["_components_inc"], visible_inc=old["_visible_inc"],
+                hidden_inc=old["_hidden_inc"], hidden_mean=old["_hidden_mean"],
+                hidden_offsets=old["_hidden_offsets"])
+            model.n_inference_calls = old["_n_inference_calls"] or 0
+            state["_state"] = model
+        super().__setstate__(state)
 
     def _accumulate_means(self, X, first):
         """Running mean of each feature over all the training data seen.
@@ -246,122 +286,16 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self.n_samples_seen_ += X.shape[0]
         self.visible_means_ += (sums - X.shape[0] * self.visible_means_) / self.n_samples_seen_
         if self._centering() and first:
-            # Visible biases start at the log-odds of the data means (the
-            # centred model's usual start).
-            p = np.clip(self.visible_means_, 1e-3, 1 - 1e-3)
-            self.intercept_visible_[:] = np.log(p) - np.log1p(-p)
-            self._hidden_offsets = np.full(self.n_components, 0.5, self.components_.dtype)
+            self._state.start_centring(self.visible_means_)
 
     def _centering(self):
         return False
 
-    def _init_sigma(self, n_features, dtype):
-        self._sigma = np.zeros(0, dtype=dtype)
+    def _initial_sigma(self, n_features):
+        return np.zeros(0)
 
     def _learn_sigma(self):
         return False
-
-    def _momentum_at(self, epoch):
-        if self.momentum == "schedule":
-            return 0.5 if epoch < 5 else 0.9
-        return float(self.momentum)
-
-    def _step_buffers(self, batch_size):
-        """Scratch arrays of :meth:`_cd_minibatch` for minibatches of ``batch_size``."""
-        dtype = self.components_.dtype
-        n_hidden, n_features = self.components_.shape
-        if self.h_samples_.shape[0] < batch_size:
-            self.h_samples_ = np.resize(self.h_samples_, (batch_size, n_hidden))
-        # The kernel keeps the hidden layer unit by unit: h_samples_ is the
-        # transpose of its chain, so Fortran-ordered.
-        self.h_samples_ = np.asfortranarray(self.h_samples_)
-        return (
-            np.empty((2 * batch_size, n_features), dtype=dtype),
-            np.empty((n_hidden, 2 * batch_size), dtype=dtype),
-            np.empty((n_hidden, n_features) if self._learn_sigma() else (0, 0), dtype),
-        )
-
-    def _cd_minibatch(self, buffers, m, momentum, key, n_threads, learning_rate=None):
-        """One CD-k / PCD update on the minibatch in ``buffers[0][:m]``.
-
-        Afterwards ``buffers[0][m:2m]`` holds the negative-phase visibles
-        (u-space). ``learning_rate`` overrides the estimator's (the DBN's
-        up-down fine-tuning has its own). Returns the kernel's squared
-        reconstruction error.
-        """
-        if self._centering():
-            return self._centred_step(buffers, m, momentum, key, n_threads, learning_rate)
-        return self._kernel_step(buffers, m, momentum, key, n_threads, learning_rate)
-
-    def _kernel_step(self, buffers, m, momentum, key, n_threads, learning_rate):
-        vis, hid, grad = buffers
-        hidden_mean = self._hidden_mean if self.sparsity_cost > 0 else np.zeros(0, vis.dtype)
-        return _cd.cd_step(
-            self.components_,
-            self.intercept_visible_,
-            self.intercept_hidden_,
-            self._components_inc,
-            self._visible_inc,
-            self._hidden_inc,
-            self._sigma,
-            vis,
-            hid,
-            self.h_samples_.T,
-            hidden_mean,
-            grad,
-            m,
-            cd_k=self.cd_k,
-            persistent=self.persistent,
-            sample_visible=self.sample_visible,
-            sampled_statistics=self.sampled_statistics,
-            learning_rate=self.learning_rate if learning_rate is None else learning_rate,
-            momentum=momentum,
-            weight_decay=self.weight_decay,
-            sparsity_target=self.sparsity_target,
-            sparsity_cost=self.sparsity_cost,
-            sigma_learning_rate=self._sigma_learning_rate(),
-            sigma_min=_SIGMA_MIN,
-            key=key,
-            n_threads=n_threads,
-        )
-
-    def _centred_step(self, buffers, m, momentum, key, n_threads, learning_rate):
-        """CD step with the centred gradient (Montavon & Mueller 2012).
-
-        With offsets mu (visible) and lambda (hidden), the centred weight
-        gradient is the plain one minus ``dc mu^T + lambda db^T``, where
-        ``db``, ``dc`` are the plain bias steps, and the biases absorb the
-        offsets' share of the weight step. The parameters stay in the plain
-        parametrisation, so the offsets can move without changing the model.
-        """
-        W, b, c = self.components_, self.intercept_visible_, self.intercept_hidden_
-        mu = self.visible_means_.astype(W.dtype)
-        if not hasattr(self, "_hidden_offsets"):
-            self._hidden_offsets = np.full(self.n_components, 0.5, W.dtype)
-        lam = self._hidden_offsets
-        b0, c0, W_mu, lam_W = b.copy(), c.copy(), W @ mu, lam @ W
-        err = self._kernel_step(buffers, m, momentum, key, n_threads, learning_rate)
-        db, dc = b - b0, c - c0
-        # W -= dc mu^T + lambda db^T, as two in-place rank-1 updates of W^T.
-        ger = _blas_ger(W.dtype)
-        ger(-1.0, mu, dc, a=W.T, overwrite_a=True)
-        ger(-1.0, db, lam, a=W.T, overwrite_a=True)
-        b -= lam @ W - lam_W
-        c -= W @ mu - W_mu
-        # lambda follows the mean hidden probability of the data (the first
-        # m columns of the kernel's hidden scratch).
-        lam += _OFFSET_RATE * (buffers[1][:, :m].mean(axis=1) - lam)
-        return err
-
-    def _start_epoch(self, epoch):
-        """Momentum of ``epoch``; clears stale increments when it is unused."""
-        momentum = self._momentum_at(epoch)
-        if momentum == 0 and self.weight_decay == 0 and self._components_inc.any():
-            # The kernel then writes straight into W; stale increments must
-            # not leak into a later momentum step. (Only if there are any:
-            # filling untouched zero pages would make them resident.)
-            self._components_inc.fill(0)
-        return momentum
 
     def _run_epochs(self, X, n_epochs):
         """``n_epochs`` passes over X, one kernel call per minibatch."""
@@ -373,38 +307,41 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             # Inside ``with DistributedFit(...)``: the workers run the epochs.
             backend.run_epochs(self, X, n_epochs)
             return
+        state = self._state
         n_samples = X.shape[0]
-        batch_size = min(self.batch_size, n_samples)
-        buffers = self._step_buffers(batch_size)
+        params = CDParams.of(self)
+        buffers = state.buffers(min(self.batch_size, n_samples), params)
         vis = buffers[0]
-        n_batches = int(np.ceil(n_samples / batch_size))
-        slices = list(gen_even_slices(n_samples, n_batches))
 
         with self._kernel_threads() as n_threads:
-            for _ in range(n_epochs):
-                epoch = self.n_iter_
-                momentum = self._start_epoch(epoch)
+            begin = time.perf_counter()
+
+            def begin_epoch(epoch):
+                nonlocal begin
                 begin = time.perf_counter()
-                order = np.random.default_rng([self._seed, epoch]).permutation(n_batches)
-                sq_error = 0.0
-                for b in order:
-                    batch = X[slices[b]]
-                    m = batch.shape[0]
-                    if sp.issparse(batch):
-                        batch = batch.toarray()
-                    np.copyto(vis[:m], batch, casting="same_kind")
-                    err = self._cd_minibatch(buffers, m, momentum,
-                                             batch_key(self._seed, epoch, int(b)), n_threads)
-                    if not np.isfinite(err):
-                        self._diverged(epoch)
-                    sq_error += err
+                momentum = momentum_at(self.momentum, epoch)
+                state.start_epoch(momentum, self.weight_decay)
+                return momentum
+
+            def step(batch, epoch, index, momentum):
+                m = batch.shape[0]
+                if sp.issparse(batch):
+                    batch = batch.toarray()
+                np.copyto(vis[:m], batch, casting="same_kind")
+                err = state.step(buffers, m, params, momentum,
+                                 _streams.minibatch_key(state.seed, epoch, index), n_threads,
+                                 self.visible_means_)
+                if not np.isfinite(err):
+                    self._diverged(epoch)
+                return err
+
+            def end_epoch(epoch, sq_error, last):
                 if not self._parameters_finite():
                     self._diverged(epoch)
                 self.n_iter_ += 1
                 if self.persistent:
                     # The kernel's error compares data with fantasy particles;
                     # report a real reconstruction of the last minibatch.
-                    last = X[slices[order[-1]]]
                     # The kernels directly: X is validated already, and
                     # reconstruct() would re-check its feature names.
                     recon = self._visible_from_hidden(
@@ -423,35 +360,15 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                         f"time = {seconds:.2f}s, reconstruction error = {error:.4f}"
                     )
 
-    def _sigma_learning_rate(self):
-        return 0.0
+            train_epochs(X, n_epochs, seed=state.seed, first_epoch=self.n_iter_,
+                         batch_size=self.batch_size, begin_epoch=begin_epoch, step=step,
+                         end_epoch=end_epoch)
 
     def _parameters_finite(self):
-        return self._divergence() is None
-
-    def _divergence(self):
-        """Why the parameters show a diverged fit, or None if they do not.
-
-        min / max rather than abs: no temporary the size of the model.
-        """
-        # Visible biases and sigma of Gaussian units follow the data's scale.
-        bounded = (True, True, not self._gaussian, False)
-        arrays = (self.components_, self.intercept_hidden_, self.intercept_visible_,
-                  self._sigma)
-        reason = None
-        for a, bound in zip(arrays, bounded):
-            if not a.size:
-                continue
-            lo, hi = float(a.min()), float(a.max())
-            if not (np.isfinite(lo) and np.isfinite(hi)):
-                return "the parameters became non-finite"
-            if bound and max(-lo, hi) > _MAX_PARAMETER:
-                reason = (f"the weights grew beyond {_MAX_PARAMETER:g}, where every "
-                          "hidden unit is saturated")
-        return reason
+        return self._state.divergence() is None
 
     def _diverged(self, epoch):
-        reason = self._divergence() or "the reconstruction error became non-finite"
+        reason = self._state.divergence() or "the reconstruction error became non-finite"
         hint = f"a smaller learning_rate (now {self.learning_rate})"
         if self._learn_sigma():
             hint += f" or sigma_learning_rate (now {self.sigma_learning_rate})"
@@ -468,7 +385,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             batch = batch.toarray()
         batch = np.asarray(batch)
         name = type(self).__name__
-        if batch.shape[0] >= 2:
+        # Saturation is a property of Bernoulli (logistic) hidden units.
+        if batch.shape[0] >= 2 and self._hidden_unit() == _cd.UNIT_CODES["bernoulli"]:
             with self._kernel_threads() as n_threads:
                 probs = self._hidden_probs(batch, n_threads)
             constant = np.all(probs < 1e-3, axis=0) | np.all(probs > 1 - 1e-3, axis=0)
@@ -483,10 +401,10 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 )
         if self._learn_sigma():
             spread = float(np.max(batch) - np.min(batch)) if batch.size else 0.0
-            if float(self._sigma.max()) > 10 * max(spread, _SIGMA_MIN):
+            if float(self._state.sigma.max()) > 10 * max(spread, SIGMA_MIN):
                 warnings.warn(
                     f"{name} learned a visible standard deviation of "
-                    f"{float(self._sigma.max()):.3g}, far beyond the spread of the data "
+                    f"{float(self._state.sigma.max()):.3g}, far beyond the spread of the data "
                     f"({spread:.3g}): the model ignores its input. Use a smaller "
                     f"sigma_learning_rate (now {self.sigma_learning_rate}) and "
                     "standardise the data.",
@@ -503,8 +421,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if sp.issparse(block):
             block = block.toarray()
         block = np.ascontiguousarray(block, dtype=self.components_.dtype)
-        if self._sigma.size:
-            block = block / self._sigma
+        if self._state.gaussian:
+            block = block / self._state.sigma
         return block
 
     def _hidden_probs(self, X, n_threads):
@@ -516,6 +434,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 self.intercept_hidden_,
                 out[sl],
                 n_threads=n_threads,
+                hidden_unit=self._hidden_unit(),
             )
         return out
 
@@ -526,17 +445,19 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Hs,
             self.components_,
             self.intercept_visible_,
-            self._sigma,
+            self._state.sigma,
             out,
             sample=sample,
             key=key,
             stream=stream,
             n_threads=n_threads,
+            groups=self._softmax_groups(),
         )
         return out
 
     def transform(self, X):
-        """Hidden activation probabilities, ``P(h=1 | v=X)``.
+        """Hidden conditional means ``E[h | v=X]``: ``P(h=1 | v=X)`` for
+        Bernoulli hidden units, the linear input for Gaussian ones.
 
         Parameters
         ----------
@@ -554,7 +475,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             return self._hidden_probs(X, n_threads)
 
     def reconstruct(self, X):
-        """Mean-field reconstruction ``E[v | h = P(h=1 | v=X)]``.
+        """Mean-field reconstruction ``E[v | h = E[h | v=X]]``.
 
         Parameters
         ----------
@@ -571,9 +492,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             return self._visible_from_hidden(self._hidden_probs(X, n_threads), n_threads)
 
     def _next_inference_key(self):
-        calls = getattr(self, "_n_inference_calls", 0)
-        self._n_inference_calls = calls + 1
-        return batch_key(self._seed, _INFERENCE_EPOCH, calls)
+        return self._state.next_inference_key()
 
     def gibbs(self, v):
         """Perform one Gibbs sampling step ``v -> h -> v'``.
@@ -608,11 +527,12 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     p,
                     samples=h[sl],
                     key=key,
-                    stream=0,
+                    stream=_streams.GIBBS_HIDDEN,
                     n_threads=n_threads,
+                    hidden_unit=self._hidden_unit(),
                 )
                 out[sl] = self._visible_from_hidden(
-                    h[sl], n_threads, sample=True, key=key, stream=1
+                    h[sl], n_threads, sample=True, key=key, stream=_streams.GIBBS_VISIBLE
                 )
         return out
 
@@ -642,6 +562,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     self.intercept_hidden_,
                     out[sl],
                     n_threads=n_threads,
+                    hidden_unit=self._hidden_unit(),
                 )
         out = self._visible_free_energy(X) - out
         if not np.all(np.isfinite(out)):
@@ -729,6 +650,25 @@ class BernoulliRBM(_BaseRBM):
         Number of threads for the kernels and BLAS. None or -1 uses all the
         cores available.
 
+    hidden_units : {"bernoulli", "gaussian", "nrelu"}, default="bernoulli"
+        Type of the hidden units. ``"bernoulli"``: binary logistic units,
+        ``transform`` gives ``P(h=1 | v)``. ``"gaussian"``: linear units with
+        unit-variance Gaussian noise, ``h | v ~ N(c + W u, 1)``;
+        ``transform`` gives their input (the code layer of a deep
+        autoencoder). ``"nrelu"``: noisy rectified linear units,
+        ``max(0, x + N(0, sigmoid(x)))`` with ``x = c + W u``; ``transform``
+        gives ``max(0, x)``, and their free energy is an approximation, which
+        :mod:`skdbn.metrics` refuses. See :ref:`rbm_units`.
+
+    softmax_groups : array-like of shape (n_groups, 2), default=None
+        ``(start, stop)`` column ranges of groups of softmax visible units
+        among the Bernoulli ones: each group is a K-way one-hot block (e.g.
+        the 10 label units a generative classifier joins to its top RBM),
+        whose mean given the hidden units is the softmax of its inputs and
+        whose sample is one-hot. Ranges must be sorted, disjoint and at least
+        2 wide. :mod:`skdbn.metrics` and :class:`~skdbn.DistributedFit` do
+        not handle them.
+
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
@@ -739,6 +679,11 @@ class BernoulliRBM(_BaseRBM):
         Biases of the visible units.
     h_samples_ : ndarray of shape (min(batch_size, n_samples), n_components)
         Hidden states of the negative chain (the fantasy particles for PCD).
+    state_ : RBMState
+        The learned state as one object: the arrays above, sigma, the
+        momentum increments, the chains and the seed of the random streams,
+        with the methods that train it (one CD step, snapshot / restore,
+        the blocks :class:`skdbn.DistributedFit` exchanges).
     n_iter_ : int
         Number of epochs run (``partial_fit`` calls count one each).
     reconstruction_errors_ : list of float
@@ -800,6 +745,8 @@ class BernoulliRBM(_BaseRBM):
         centering=False,
         dtype=None,
         n_jobs=None,
+        hidden_units="bernoulli",
+        softmax_groups=None,
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -818,10 +765,13 @@ class BernoulliRBM(_BaseRBM):
         self.centering = centering
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.hidden_units = hidden_units
+        self.softmax_groups = softmax_groups
 
     _parameter_constraints: dict = {
         **_BaseRBM._parameter_constraints,
         "centering": ["boolean"],
+        "softmax_groups": [None, "array-like"],
     }
 
     def _centering(self):
@@ -874,7 +824,7 @@ class BernoulliRBM(_BaseRBM):
 
 
 class GaussianBernoulliRBM(_BaseRBM):
-    """RBM with Gaussian visible units and binary hidden units.
+    """RBM with Gaussian visible units and (by default) binary hidden units.
 
     The energy (report §1.4.3, eq. 1.8) is
     ``E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c^T h
@@ -932,6 +882,16 @@ class GaussianBernoulliRBM(_BaseRBM):
     n_jobs : int, default=None
         Number of threads; None or -1 uses all the cores available.
 
+    hidden_units : {"bernoulli", "gaussian", "nrelu"}, default="bernoulli"
+        Type of the hidden units. ``"bernoulli"``: binary logistic units,
+        ``transform`` gives ``P(h=1 | v)``. ``"gaussian"``: linear units with
+        unit-variance Gaussian noise, ``h | v ~ N(c + W u, 1)``;
+        ``transform`` gives their input (the code layer of a deep
+        autoencoder). ``"nrelu"``: noisy rectified linear units,
+        ``max(0, x + N(0, sigmoid(x)))`` with ``x = c + W u``; ``transform``
+        gives ``max(0, x)``, and their free energy is an approximation, which
+        :mod:`skdbn.metrics` refuses. See :ref:`rbm_units`.
+
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
@@ -944,6 +904,11 @@ class GaussianBernoulliRBM(_BaseRBM):
         Standard deviation of each visible unit (fixed or learned).
     h_samples_ : ndarray of shape (min(batch_size, n_samples), n_components)
         Hidden states of the negative chain.
+    state_ : RBMState
+        The learned state as one object: the arrays above, sigma, the
+        momentum increments, the chains and the seed of the random streams,
+        with the methods that train it (one CD step, snapshot / restore,
+        the blocks :class:`skdbn.DistributedFit` exchanges).
     n_iter_ : int
         Number of epochs run.
     reconstruction_errors_ : list of float
@@ -1007,6 +972,7 @@ class GaussianBernoulliRBM(_BaseRBM):
         sparsity_cost=0.0,
         dtype=None,
         n_jobs=None,
+        hidden_units="bernoulli",
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -1026,14 +992,12 @@ class GaussianBernoulliRBM(_BaseRBM):
         self.sparsity_cost = sparsity_cost
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.hidden_units = hidden_units
 
     def _learn_sigma(self):
         return isinstance(self.sigma, str)
 
-    def _sigma_learning_rate(self):
-        return self.sigma_learning_rate if self._learn_sigma() else 0.0
-
-    def _init_sigma(self, n_features, dtype):
+    def _initial_sigma(self, n_features):
         if self._learn_sigma():
             sigma = np.ones(n_features)
         else:
@@ -1047,17 +1011,17 @@ class GaussianBernoulliRBM(_BaseRBM):
                 )
             if not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
                 raise ValueError("sigma must be finite and strictly positive.")
-        self._sigma = np.ascontiguousarray(sigma, dtype=dtype)
+        return sigma
 
     @property
     def sigma_(self):
         """Standard deviation of each visible unit."""
-        return self._sigma
+        return self._state.sigma
 
     def _visible_free_energy(self, X):
         if sp.issparse(X):
             X = X.toarray()
-        z = (X - self.intercept_visible_) / self._sigma
+        z = (X - self.intercept_visible_) / self._state.sigma
         return 0.5 * np.einsum("ij,ij->i", z, z).astype(self.components_.dtype)
 
     def score_samples(self, X):
@@ -1085,11 +1049,6 @@ class GaussianBernoulliRBM(_BaseRBM):
 
     def _score_samples(self, X):
         return -self._free_energy(X)
-
-
-def _blas_ger(dtype):
-    """In-place rank-1 update ``a += alpha x y^T`` of a Fortran-ordered matrix."""
-    return _scipy_blas.sger if dtype == np.float32 else _scipy_blas.dger
 
 
 def _warn_outside_unit_interval(X, name):

@@ -35,7 +35,7 @@ def binary_data(n=240, d=30, seed=0, dtype=np.float64):
 
 def fitted_attributes(rbm):
     return (rbm.components_, rbm.intercept_hidden_, rbm.intercept_visible_,
-            rbm.h_samples_, rbm._components_inc)
+            rbm.h_samples_, rbm.state_.components_inc)
 
 
 def assert_same_model(a, b, **tol):

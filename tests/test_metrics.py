@@ -65,7 +65,7 @@ def test_exact_log_z_rejects_zero_n_jobs():
 
 def test_exact_log_z_gaussian_matches_numerical_integration():
     rbm = random_rbm(GaussianBernoulliRBM, 1, 3, scale=0.8)
-    rbm._sigma[:] = 0.7
+    rbm.state_.sigma[:] = 0.7
     W, b, c, s = rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_, 0.7
     Hs = np.array(list(itertools.product([0, 1], repeat=3)), dtype=float)
 

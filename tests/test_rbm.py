@@ -101,7 +101,7 @@ def test_centred_step_is_the_plain_step_reparametrised(digits, dtype):
     assert_allclose(centred.intercept_hidden_, c1, **tol)
     # The hidden offsets move towards the data's hidden probabilities.
     p = 1 / (1 + np.exp(-(X @ W0.T + c0)))
-    assert_allclose(centred._hidden_offsets, lam + 0.01 * (p.mean(0) - lam), rtol=1e-5)
+    assert_allclose(centred.state_.hidden_offsets, lam + 0.01 * (p.mean(0) - lam), rtol=1e-5)
 
 
 def test_centering_raises_the_log_likelihood(digits):

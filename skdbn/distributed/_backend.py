@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._transport import Gate, Listener, PeerError, check_authkey, split_address
-from ._worker import blocks
+from .._state import CDParams, RBMState, blocks
 
 _ACTIVE = contextvars.ContextVar("skdbn_distributed_backend", default=None)
 
@@ -31,15 +31,11 @@ def active_backend():
 
 
 # -- what coordinator and workers exchange about a fit ----------------------
-# The model state a worker starts from, and the slices it returns.
-STATE_NAMES = ("components_", "_components_inc", "intercept_visible_", "_visible_inc",
-               "intercept_hidden_", "_hidden_inc", "_sigma", "h_samples_")
-SLICE_NAMES = ("components_", "_components_inc", "intercept_visible_", "_visible_inc",
-               "intercept_hidden_", "_hidden_inc", "h_samples_")
-
+# The model state a worker starts from is RBMState.wire_arrays(); it returns
+# its blocks of RBMState.BLOCKS.
 
 # Parameters a worker does not need: the seed, the model's dtype and sigma
-# reach it as state (``_seed``, the arrays, ``_sigma``).
+# reach it as state (the seed, the arrays, sigma).
 _STATE_PARAMS = ("random_state", "dtype", "sigma")
 
 
@@ -62,7 +58,7 @@ def job_header(backend, rbm, X, n_epochs):
     job = {"cls": type(rbm).__name__, "params": _job_params(rbm),
            "strategy": backend.strategy, "sync_every": int(backend.sync_every),
            "n_jobs": backend._n_jobs(), "n_epochs": int(n_epochs),
-           "seed": int(rbm._seed), "n_iter": int(rbm.n_iter_), "shape": list(X.shape),
+           "seed": int(rbm.state_.seed), "n_iter": int(rbm.n_iter_), "shape": list(X.shape),
            "dtype": np.dtype(X.dtype).str, "memmap": None}
     mapped = _whole_memmap(X)
     if mapped is not None:
@@ -88,10 +84,6 @@ def _whole_memmap(X):
     return None
 
 
-def model_state(rbm):
-    return [getattr(rbm, name) for name in STATE_NAMES]
-
-
 def record_epoch(backend, rbm, errors, error, n_workers, begin):
     """Book-keeping of one distributed epoch: ``errors`` collects the
     reconstruction errors; the estimator changes only in :func:`commit`."""
@@ -105,51 +97,27 @@ def record_epoch(backend, rbm, errors, error, n_workers, begin):
     return time.perf_counter()
 
 
-def slice_shapes(rbm, rank, n_workers, chain_rows):
-    """Shapes of worker ``rank``'s slices, in the order of ``SLICE_NAMES``."""
-    n_hid, n_vis = rbm.components_.shape
-    hb, vb = blocks(n_hid, n_workers), blocks(n_vis, n_workers)
-    nv, nh = vb[rank + 1] - vb[rank], hb[rank + 1] - hb[rank]
-    return [(n_hid, nv), (n_hid, nv), (nv,), (nv,), (nh,), (nh,), (chain_rows, n_hid)]
-
-
-def assemble(rbm, rank, n_workers, slices):
-    """Write worker ``rank``'s canonical slices into the estimator."""
-    n_hid, n_vis = rbm.components_.shape
-    hb, vb = blocks(n_hid, n_workers), blocks(n_vis, n_workers)
-    vs, hs = slice(vb[rank], vb[rank + 1]), slice(hb[rank], hb[rank + 1])
-    parts = dict(zip(SLICE_NAMES, slices))
-    rbm.components_[:, vs] = parts["components_"]
-    rbm._components_inc[:, vs] = parts["_components_inc"]
-    rbm.intercept_visible_[vs] = parts["intercept_visible_"]
-    rbm._visible_inc[vs] = parts["_visible_inc"]
-    rbm.intercept_hidden_[hs] = parts["intercept_hidden_"]
-    rbm._hidden_inc[hs] = parts["_hidden_inc"]
-    if rank == 0:
-        rbm.h_samples_ = parts["h_samples_"]
-
-
 def commit_epochs(rbm, errors):
     """The epochs' book-keeping, once the fit has succeeded."""
     rbm.reconstruction_errors_.extend(errors)
     rbm.n_iter_ += len(errors)
 
 
-def load_job(job, state, X):
-    """Worker side: the estimator of ``job`` with the coordinator's state,
-    and its training data (mapped from the job's file when there is one)."""
+def load_job(job, arrays, X):
+    """Worker side: the estimator of ``job`` (its parameters and epoch count),
+    the coordinator's state rebuilt from ``arrays``, and the training data
+    (mapped from the job's file when there is one)."""
     from .. import BernoulliRBM, GaussianBernoulliRBM
 
     cls = {"BernoulliRBM": BernoulliRBM, "GaussianBernoulliRBM": GaussianBernoulliRBM}
     rbm = cls[job["cls"]](**job["params"])
-    for name, value in zip(STATE_NAMES, state):
-        setattr(rbm, name, value)
-    rbm._seed, rbm.n_iter_ = job["seed"], job["n_iter"]
+    rbm.n_iter_ = job["n_iter"]
+    state = RBMState.from_wire(arrays, job["seed"])
     if job["memmap"] is not None:
         filename, dtype, shape, offset = job["memmap"]
         X = np.memmap(filename, dtype=np.dtype(dtype), mode="r", offset=offset,
                       shape=tuple(shape))
-    return rbm, X
+    return rbm, state, X
 
 
 def worker_threads(n_jobs):
@@ -410,11 +378,12 @@ class DistributedFit:
 
     def run_epochs(self, rbm, X, n_epochs):
         """Called by an RBM's epoch loop inside a ``with`` block."""
-        if rbm.sparsity_cost > 0 or rbm._learn_sigma():
+        if (rbm.sparsity_cost > 0 or CDParams.of(rbm).learn_sigma
+                or rbm._softmax_groups() is not None):
             raise ValueError(
-                f"DistributedFit cannot train {type(rbm).__name__} with sparsity_cost > 0 "
-                "or sigma='learn' (they need statistics of whole layers): fit it outside "
-                "the `with DistributedFit(...)` block, in a single process.")
+                f"DistributedFit cannot train {type(rbm).__name__} with sparsity_cost > 0, "
+                "sigma='learn' or softmax_groups (they need statistics of whole layers): fit "
+                "it outside the `with DistributedFit(...)` block, in a single process.")
         if hasattr(X, "toarray"):
             X = X.toarray()
         self.start()
@@ -598,7 +567,7 @@ class _SocketWorkers:
         n = len(self.conns)
         vb = blocks(X.shape[1], n)
         job = job_header(backend, rbm, X, n_epochs)
-        state = model_state(rbm)
+        state = rbm.state_.wire_arrays()
 
         def send_job(rank):
             conn = self.conns[rank]
@@ -636,13 +605,14 @@ class _SocketWorkers:
         chain_rows = max(rbm.h_samples_.shape[0], min(rbm.batch_size, X.shape[0]))
         dtype = rbm.components_.dtype
         slices = [[self._recv(rank, shape, dtype)
-                   for shape in slice_shapes(rbm, rank, n, chain_rows)] for rank in range(n)]
+                   for shape in rbm.state_.block_shapes(rank, n, chain_rows)]
+                  for rank in range(n)]
         for rank in range(n):
-            assemble(rbm, rank, n, slices[rank])
+            rbm.state_.set_blocks(rank, n, slices[rank])
         commit_epochs(rbm, errors)
         backend.bytes_sent_ = [int(r[1]) for r in results]
         backend.n_minibatches_ = int(results[0][2])
-        if not rbm._parameters_finite():
+        if rbm.state_.divergence() is not None:
             rbm._diverged(rbm.n_iter_ - 1)
         return rbm
 

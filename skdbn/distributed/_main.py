@@ -14,7 +14,8 @@ from multiprocessing import AuthenticationError
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._backend import STATE_NAMES, data_slice, load_job, worker_threads
+from .._state import RBMState
+from ._backend import data_slice, load_job, worker_threads
 from ._transport import (
     Channel,
     HandshakeError,
@@ -42,17 +43,17 @@ def _watch_parent(pid):
 
 
 def _run_job(conn, mesh, job):
-    state = [conn.recv_array() for _ in STATE_NAMES]
-    rbm, X = load_job(job, state, None if job["memmap"] else conn.recv_array())
+    arrays = [conn.recv_array() for _ in RBMState.ARRAYS]
+    rbm, state, X = load_job(job, arrays, None if job["memmap"] else conn.recv_array())
     X = data_slice(job, X, mesh.rank, mesh.size)
-    trainer = Trainer(mesh, rbm, X, job["strategy"], job["sync_every"],
+    trainer = Trainer(mesh, rbm, state, X, job["strategy"], job["sync_every"],
                       worker_threads(job["n_jobs"]))
     sent = mesh.bytes_sent
     with threadpool_limits(limits=1, user_api="blas"):
         trainer.run_epochs(job["n_epochs"],
                            report=lambda epoch, error, rows: conn.send(
                                ["epoch", int(epoch), float(error), int(rows)]))
-    state = trainer.state()
+    state = trainer.blocks()
     finite = all(bool(np.isfinite(np.sum(a, dtype=np.float64))) for a in state)
     conn.send(["result", int(mesh.bytes_sent - sent), int(trainer.n_steps), finite])
     if finite:

@@ -15,18 +15,16 @@ import traceback
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .._state import blocks
 from ._backend import (
-    SLICE_NAMES,
-    assemble,
     commit_epochs,
     data_slice,
     job_header,
     load_job,
-    model_state,
     record_epoch,
     worker_threads,
 )
-from ._worker import Trainer, blocks
+from ._worker import Trainer
 
 
 def _mpi():
@@ -103,9 +101,9 @@ def _bcast_array(comm, a):
 def _train(comm, job, state, X):
     """Every rank's part of one fit; returns (trainer, bytes sent)."""
     mesh = MPIMesh(comm)
-    rbm, X = load_job(job, state, X)
+    rbm, state, X = load_job(job, state, X)
     X = data_slice(job, X, mesh.rank, mesh.size)
-    trainer = Trainer(mesh, rbm, X, job["strategy"], job["sync_every"],
+    trainer = Trainer(mesh, rbm, state, X, job["strategy"], job["sync_every"],
                       worker_threads(job["n_jobs"]))
     errors = []
 
@@ -146,7 +144,7 @@ def serve(comm):
                 break
             trainer, sent, _ = _train(comm, job, state, X)
             comm.gather(sent, root=0)
-            for array in trainer.state():
+            for array in trainer.blocks():
                 comm.Send(np.ascontiguousarray(array), dest=0)
     except BaseException:
         print(f"skdbn MPI worker {comm.Get_rank()} failed:\n{traceback.format_exc()}",
@@ -172,7 +170,7 @@ class MPIWorkers:
     def run(self, backend, rbm, X, n_epochs):
         comm, size = self.comm, self.comm.Get_size()
         job = job_header(backend, rbm, X, n_epochs)
-        state = [np.ascontiguousarray(a) for a in model_state(rbm)]
+        state = [np.ascontiguousarray(a) for a in rbm.state_.wire_arrays()]
         try:
             comm.bcast(job, root=0)
             comm.bcast([(a.shape, a.dtype.str) for a in state], root=0)
@@ -195,29 +193,20 @@ class MPIWorkers:
                 begin = record_epoch(backend, rbm, recorded, error, size, begin)
             backend.bytes_sent_ = comm.gather(sent, root=0)
             backend.n_minibatches_ = trainer.n_steps
-            assemble(rbm, 0, size, trainer.state())
-            n_hid, n_vis = rbm.components_.shape
-            hb, vb = blocks(n_hid, size), blocks(n_vis, size)
+            rbm.state_.set_blocks(0, size, trainer.blocks())
             for r in range(1, size):
-                shapes = {"components_": (n_hid, vb[r + 1] - vb[r]),
-                          "_components_inc": (n_hid, vb[r + 1] - vb[r]),
-                          "intercept_visible_": (vb[r + 1] - vb[r],),
-                          "_visible_inc": (vb[r + 1] - vb[r],),
-                          "intercept_hidden_": (hb[r + 1] - hb[r],),
-                          "_hidden_inc": (hb[r + 1] - hb[r],),
-                          "h_samples_": rbm.h_samples_.shape}
                 slices = []
-                for name in SLICE_NAMES:
-                    buf = np.empty(shapes[name], rbm.components_.dtype)
+                for shape in rbm.state_.block_shapes(r, size, rbm.h_samples_.shape[0]):
+                    buf = np.empty(shape, rbm.components_.dtype)
                     comm.Recv(buf, source=r)
                     slices.append(buf)
-                assemble(rbm, r, size, slices)
+                rbm.state_.set_blocks(r, size, slices)
             commit_epochs(rbm, recorded)
         except BaseException:
             print(f"skdbn MPI coordinator failed:\n{traceback.format_exc()}",
                   file=sys.stderr, flush=True)
             comm.Abort(1)
-        if not rbm._parameters_finite():
+        if rbm.state_.divergence() is not None:
             rbm._diverged(rbm.n_iter_ - 1)
         return rbm
 

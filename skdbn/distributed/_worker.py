@@ -22,18 +22,13 @@ products (an exchange of floats), and each weight lives once.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numpy as np
-from sklearn.utils import gen_even_slices
 
+from .. import _streams
 from .._kernels import _cd
-from .._kernels._random import batch_key
+from .._state import blocks, momentum_at, train_epochs
 
 # Message tags of the collectives within a step.
 _TAG_POS, _TAG_NEG, _TAG_VIS, _TAG_SUM, _TAG_SYNC = 1, 2, 3, 4, 5
-
-
-def blocks(n, size):
-    """Bounds of the ``size`` contiguous blocks of range(n)."""
-    return [(n * k) // size for k in range(size + 1)]
 
 
 def pack(a, binary):
@@ -60,8 +55,9 @@ class Trainer:
     mesh : SocketMesh or MPIMesh
         Collectives to the other workers.
     rbm : BernoulliRBM or GaussianBernoulliRBM
-        The estimator with its hyper-parameters and full initial state
-        (``components_``, biases, increments, ``h_samples_``, ``_seed``).
+        The estimator with its hyper-parameters and epoch count ``n_iter_``.
+    state : RBMState
+        The full initial state (weights, biases, increments, chains, seed).
     X : ndarray
         Training data: all columns (replicated) or this worker's visible
         block (partitioned).
@@ -72,11 +68,11 @@ class Trainer:
         OpenMP threads of the kernels.
     """
 
-    def __init__(self, mesh, rbm, X, strategy, sync_every, n_threads):
-        self.mesh, self.rbm, self.X = mesh, rbm, X
+    def __init__(self, mesh, rbm, state, X, strategy, sync_every, n_threads):
+        self.mesh, self.rbm, self.state, self.X = mesh, rbm, state, X
         self.strategy, self.sync_every, self.n_threads = strategy, sync_every, n_threads
         k, K = mesh.rank, mesh.size
-        W = rbm.components_
+        W = state.components
         n_hid, n_vis = W.shape
         self.hb, self.vb = blocks(n_hid, K), blocks(n_vis, K)
         self.h0, self.h1 = self.hb[k], self.hb[k + 1]
@@ -84,15 +80,15 @@ class Trainer:
         hs, vs = slice(self.h0, self.h1), slice(self.v0, self.v1)
         def copy(a):
             return np.array(a, order="C", copy=True)
-        self.P, self.P_inc = copy(W[:, vs]), copy(rbm._components_inc[:, vs])
+        self.P, self.P_inc = copy(W[:, vs]), copy(state.components_inc[:, vs])
         if strategy == "replicated":
-            self.G, self.G_inc = copy(W[hs]), copy(rbm._components_inc[hs])
-        self.b, self.b_inc = copy(rbm.intercept_visible_[vs]), copy(rbm._visible_inc[vs])
-        self.c, self.c_inc = copy(rbm.intercept_hidden_[hs]), copy(rbm._hidden_inc[hs])
-        self.sigma = rbm._sigma
+            self.G, self.G_inc = copy(W[hs]), copy(state.components_inc[hs])
+        self.b, self.b_inc = copy(state.intercept_visible[vs]), copy(state.visible_inc[vs])
+        self.c, self.c_inc = copy(state.intercept_hidden[hs]), copy(state.hidden_inc[hs])
+        self.sigma = state.sigma
         self.sigma_k = copy(self.sigma[vs]) if self.sigma.size else self.sigma
         # The workers' kernels take the chain example by example.
-        self.chain = rbm.h_samples_ = np.ascontiguousarray(rbm.h_samples_)
+        self.chain = state.chains = np.ascontiguousarray(state.chains)
         self.since_sync = 0
         self.n_steps = 0
 
@@ -143,7 +139,7 @@ class Trainer:
         m = v.shape[0]
         hid = np.empty((m, self.h1 - self.h0), v.dtype)
         self._hidden_input(u, hid, _TAG_SUM)
-        _cd.hidden_from_input(hid, self.c)
+        _cd.hidden_from_input(hid, self.c, hidden_unit=self.rbm._hidden_unit())
         full = np.empty((m, self.P.shape[0]), v.dtype)
         self._gather(hid, full, self.hb, False, _TAG_POS)
         recon = np.empty_like(v_own)
@@ -160,6 +156,9 @@ class Trainer:
         n_hid = self.P.shape[0]
         n_own_h = self.h1 - self.h0
         sampled = rbm.sampled_statistics
+        unit = rbm._hidden_unit()
+        # Samples of Bernoulli hidden units travel as bits.
+        binary_h = unit == _cd.UNIT_CODES["bernoulli"]
         binary_vis = not self.sigma.size and rbm.sample_visible
         u0, v_own, u0_own = self._u_space(v)
         # Hidden states driving the negative phase: the persistent fantasy
@@ -171,14 +170,15 @@ class Trainer:
         self._hidden_input(u0, hid_own[:m], _TAG_SUM)
         own_samples = None if rbm.persistent else np.empty((m, n_own_h), dtype)
         _cd.hidden_from_input(hid_own[:m], self.c, samples=own_samples, sampled=sampled,
-                              key=key, stream=0, col0=self.h0)
+                              key=key, stream=_streams.cd_hidden(0), col0=self.h0,
+                              hidden_unit=unit)
         hid_full = np.empty((2 * m, n_hid), dtype)
         if not rbm.persistent:
-            self._gather(own_samples, chain, self.hb, True, _TAG_POS)
+            self._gather(own_samples, chain, self.hb, binary_h, _TAG_POS)
         if sampled and not rbm.persistent:
             hid_full[:m] = chain
         else:
-            self._gather(hid_own[:m], hid_full[:m], self.hb, sampled, _TAG_POS)
+            self._gather(hid_own[:m], hid_full[:m], self.hb, sampled and binary_h, _TAG_POS)
 
         # Negative phase: cd_k Gibbs steps.
         n_vis_all = self.vb[-1]
@@ -192,7 +192,8 @@ class Trainer:
             recon = vis_own[m:]
             _cd.visible_given_hidden(chain, self.P, self.b, self.sigma_k,
                                      recon, sample=rbm.sample_visible, key=key,
-                                     stream=2 * s - 1, n_threads=n_threads, col0=self.v0,
+                                     stream=_streams.cd_visible(s), n_threads=n_threads,
+                                     col0=self.v0,
                                      u_space=True)
             if s == 1:
                 diff = (v_own - (recon * self.sigma_k if self.sigma.size else recon))
@@ -208,16 +209,16 @@ class Trainer:
             self._hidden_input(u1, act, _TAG_SUM)
             own_samples = np.empty((m, n_own_h), dtype) if advance else None
             _cd.hidden_from_input(act, self.c, samples=own_samples, sampled=sampled,
-                                  sign=-1 if last else 1, key=key, stream=2 * s,
-                                  col0=self.h0)
+                                  sign=-1 if last else 1, key=key, stream=_streams.cd_hidden(s),
+                                  col0=self.h0, hidden_unit=unit)
             if advance:
-                self._gather(own_samples, chain, self.hb, True, _TAG_NEG)
+                self._gather(own_samples, chain, self.hb, binary_h, _TAG_NEG)
         if sampled and rbm.persistent:
             # The last samples are the chain; the statistics are -samples.
             np.negative(chain, out=hid_full[m:])
         elif sampled:
             # Bits travel unsigned: gather the samples, then negate.
-            self._gather(-hid_own[m:], hid_full[m:], self.hb, True, _TAG_NEG)
+            self._gather(-hid_own[m:], hid_full[m:], self.hb, binary_h, _TAG_NEG)
             np.negative(hid_full[m:], out=hid_full[m:])
         else:
             self._gather(hid_own[m:], hid_full[m:], self.hb, False, _TAG_NEG)
@@ -261,36 +262,39 @@ class Trainer:
         first reconstructions of the epoch (CD) or the mean-field
         reconstruction of its last minibatch (PCD), as in single-process
         training."""
-        rbm = self.rbm
+        rbm, state = self.rbm, self.state
         n_samples = self.X.shape[0]
         batch_size = min(rbm.batch_size, n_samples)
-        n_batches = int(np.ceil(n_samples / batch_size))
-        slices = list(gen_even_slices(n_samples, n_batches))
-        dtype = rbm.components_.dtype
-        if rbm.h_samples_.shape[0] < batch_size:
-            self.chain = rbm.h_samples_ = np.resize(rbm.h_samples_,
-                                                    (batch_size, self.P.shape[0]))
-        for _ in range(n_epochs):
-            epoch = rbm.n_iter_
-            momentum = rbm._momentum_at(epoch)
+        dtype = state.dtype
+        if state.chains.shape[0] < batch_size:
+            self.chain = state.chains = np.resize(state.chains, (batch_size, self.P.shape[0]))
+
+        def begin_epoch(epoch):
+            momentum = momentum_at(rbm.momentum, epoch)
             if momentum == 0 and rbm.weight_decay == 0:
                 self.P_inc.fill(0)
                 if self.strategy == "replicated":
                     self.G_inc.fill(0)
-            order = np.random.default_rng([rbm._seed, epoch]).permutation(n_batches)
-            error = 0.0
-            for b in order:
-                v = np.ascontiguousarray(self.X[slices[b]], dtype=dtype)
-                error += self.step(v, batch_key(rbm._seed, epoch, int(b)), momentum)
+            return momentum
+
+        def step(batch, epoch, index, momentum):
+            v = np.ascontiguousarray(batch, dtype=dtype)
+            return self.step(v, _streams.minibatch_key(state.seed, epoch, index), momentum)
+
+        def end_epoch(epoch, sq_error, last):
             rbm.n_iter_ += 1
             if rbm.persistent:
-                v = np.ascontiguousarray(self.X[slices[order[-1]]], dtype=dtype)
+                v = np.ascontiguousarray(last, dtype=dtype)
                 report(epoch, self.reconstruction_error(v), v.shape[0])
             else:
-                report(epoch, error, n_samples)
+                report(epoch, sq_error, n_samples)
+
+        train_epochs(self.X, n_epochs, seed=state.seed, first_epoch=rbm.n_iter_,
+                     batch_size=rbm.batch_size, begin_epoch=begin_epoch, step=step,
+                     end_epoch=end_epoch)
         # No final synchronisation: the coordinator keeps only the canonical
         # (purple) slices, and the next fit starts from them.
 
-    def state(self):
-        """This worker's canonical slices, in the order of ``SLICE_NAMES``."""
+    def blocks(self):
+        """This worker's canonical blocks, in the order of ``RBMState.BLOCKS``."""
         return [self.P, self.P_inc, self.b, self.b_inc, self.c, self.c_inc, self.chain]

@@ -69,6 +69,9 @@ def _capture(obj):
         return ("array", obj, obj.copy() if obj.flags.writeable else None)
     if isinstance(obj, list):
         return ("list", obj, list(obj), [_capture(item) for item in obj])
+    if callable(getattr(obj, "snapshot", None)) and callable(getattr(obj, "restore", None)):
+        # An object that copies itself (skdbn._state.RBMState).
+        return ("snapshot", obj, obj.snapshot())
     if isinstance(obj, BaseEstimator):
         state = dict(obj.__dict__)
         return ("estimator", obj, state, {k: _capture(v) for k, v in state.items()})
@@ -80,6 +83,8 @@ def _restore(record):
     if kind == "array":
         if record[2] is not None:
             np.copyto(obj, record[2])
+    elif kind == "snapshot":
+        obj.restore(record[2])
     elif kind == "list":
         obj[:] = record[2]
         for item in record[3]:
