@@ -100,6 +100,10 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         Minimum improvement of the validation error.
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
         Adam's parameters.
+    warm_start : bool, default=False
+        When the autoencoder is fitted already, ``fit`` continues fine-tuning
+        from the current weights and optimiser state for ``max_iter`` more
+        epochs (no new pretraining), as scikit-learn's MLP does.
     verbose : int, default=0
         Print the training loss (and the validation error) of every epoch.
     random_state : int, RandomState instance or None, default=None
@@ -177,6 +181,7 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "n_jobs": [None, Integral],
@@ -208,6 +213,7 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
+        warm_start=False,
         verbose=0,
         random_state=None,
         n_jobs=None,
@@ -235,6 +241,7 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.warm_start = warm_start
         self.verbose = verbose
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -354,14 +361,24 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self : object
             The fitted autoencoder.
         """
-        X = validate_data(self, X, dtype=(np.float64, np.float32))
+        warm = self.warm_start and hasattr(self, "coefs_")
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=not warm)
         rng = check_random_state(self.random_state)
-        self.dbn_ = self._pretrained_dbn(X, rng)
-        self._check_dbn(self.dbn_)
-        dtype = self.dbn_.rbms_[0].components_.dtype
+        if warm:
+            # New arrays: the kernels update in place, and a failed fit must
+            # leave the fitted weights as they were.
+            self.coefs_ = [W.copy() for W in self.coefs_]
+            self.intercepts_ = [b.copy() for b in self.intercepts_]
+            self.loss_curve_ = list(self.loss_curve_)
+            self.validation_scores_ = list(self.validation_scores_)
+        else:
+            self.dbn_ = self._pretrained_dbn(X, rng)
+            self._check_dbn(self.dbn_)
+            self._unroll(self.dbn_.rbms_[0].components_.dtype)
+            self._solver_state = None
+        dtype = self.coefs_[0].dtype
         check_dtype_range(X, dtype)
         X = X.astype(dtype, copy=False)
-        self._unroll(dtype)
         if self.early_stopping and self.max_iter != 0 and X.shape[0] >= 2:
             X_train, X_val = train_test_split(
                 X, test_size=self.validation_fraction,

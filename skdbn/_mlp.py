@@ -92,16 +92,26 @@ class _BackpropMixin:
         the weights of the best ``_validation_score``."""
         dtype = self.coefs_[0].dtype
         adam = self.solver == "adam"
-        state1 = [np.zeros_like(W) for W in self.coefs_]
-        state2 = [np.zeros_like(W) if adam else np.zeros((1, 1), dtype) for W in self.coefs_]
-        bstate1 = [np.zeros_like(b) for b in self.intercepts_]
-        bstate2 = [np.zeros_like(b) if adam else np.zeros(1, dtype) for b in self.intercepts_]
+        solver_state = getattr(self, "_solver_state", None)
+        if solver_state is not None and solver_state[0] == self.solver:
+            # A warm start continues the optimiser where it stopped (copies:
+            # a failed fit must leave the saved state as it was).
+            step = solver_state[1]
+            state1, state2, bstate1, bstate2 = ([a.copy() for a in s] for s in solver_state[2:])
+        else:
+            step = 0
+            state1 = [np.zeros_like(W) for W in self.coefs_]
+            state2 = [np.zeros_like(W) if adam else np.zeros((1, 1), dtype)
+                      for W in self.coefs_]
+            bstate1 = [np.zeros_like(b) for b in self.intercepts_]
+            bstate2 = [np.zeros_like(b) if adam else np.zeros(1, dtype)
+                       for b in self.intercepts_]
         grads = [np.empty_like(W) for W in self.coefs_]
         n_samples = X.shape[0]
         batch_size = min(self.batch_size, n_samples)
         acts, deltas = self._scratch(batch_size, dtype), self._scratch(batch_size, dtype)
         n_threads = self._n_threads()
-        best, best_params, stall, step = -np.inf, None, 0, 0
+        best, best_params, stall = -np.inf, None, 0
         with single_threaded_blas():
             for epoch in range(self._max_iter(n_samples, batch_size)):
                 begin = time.perf_counter()
@@ -139,7 +149,7 @@ class _BackpropMixin:
                         f"{self._estimator_type_name} was left as it was before this call."
                     )
                 self.loss_curve_.append(loss)
-                self.n_iter_ = epoch + 1
+                self.n_iter_ += 1
                 message = f"Epoch {epoch + 1}, loss = {loss:.5f}"
                 if X_val is not None:
                     score, text = self._validation_score(X_val, y_val, w_val, n_threads)
@@ -159,6 +169,8 @@ class _BackpropMixin:
         if best_params is not None:
             self.coefs_, self.intercepts_ = best_params
             self.best_validation_score_ = best
+        if getattr(self, "warm_start", False):
+            self._solver_state = (self.solver, step, state1, state2, bstate1, bstate2)
 
 
 class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
