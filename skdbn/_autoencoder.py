@@ -319,11 +319,10 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         sigma = rbms[0]._sigma
         if sigma.size:
             # The network takes and returns raw v: fold 1/sigma into the
-            # first weights and sigma into the output layer (the RBM's
-            # visible mean is sigma (b + W^T h)).
+            # first weights and sigma into the output weights (the RBM's
+            # visible mean is b + sigma W^T h).
             coefs[0] = (coefs[0] / sigma).astype(dtype)
             coefs[-1] = (coefs[-1] * sigma[:, None]).astype(dtype)
-            intercepts[-1] = (intercepts[-1] * sigma).astype(dtype)
         self.coefs_, self.intercepts_ = coefs, intercepts
         self._kinds_ = self._kinds(len(rbms))
         self.n_iter_ = 0

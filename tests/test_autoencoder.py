@@ -134,6 +134,22 @@ def test_unrolled_binary_code_equals_dbn_passes(digits, up_down_iter):
         assert_array_equal(rbm.components_, W)
 
 
+@pytest.mark.parametrize("sigma", [2.0, "learn"])
+def test_unrolled_gaussian_visibles_take_raw_data(digits, sigma):
+    """The visible sigma is folded into the first and last weights: the
+    network maps raw data to the DBN's v-space reconstruction."""
+    X = StandardScaler().fit_transform(digits[0])
+    dbn = DBNTransformer((24, 6), visible_units="gaussian", sigma=sigma, learning_rate=0.01,
+                         n_iter=2, random_state=0).fit(X)
+    assert np.ptp(dbn.rbms_[0]._sigma) > 0 or dbn.rbms_[0]._sigma[0] == 2.0
+    ae = DBNAutoencoder(dbn=dbn, visible_units="gaussian", code_units="binary",
+                        max_iter=0).fit(X)
+    codes = ae.transform(X)
+    assert_array_equal(codes, (dbn.transform(X) > 0.5).astype(codes.dtype))
+    assert_allclose(ae.inverse_transform(codes), dbn.inverse_transform(codes),
+                    rtol=1e-10, atol=1e-10)
+
+
 def test_given_dbn_must_match_code_units(digits):
     dbn = DBNTransformer((8, 4), n_iter=1, random_state=0).fit(digits[0])
     with pytest.raises(ValueError, match="hidden_units"):
