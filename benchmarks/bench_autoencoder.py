@@ -73,11 +73,12 @@ def pretrain(X, args, store):
     for i in range(len(layers), len(SIZES)):
         top = i == len(SIZES) - 1
         begin = time.perf_counter()
+        # The linear code layer: Gaussian hidden units, a smaller step.
+        units = {"hidden_units": "gaussian"} if top else {}
         dbn = DBNTransformer(
-            (SIZES[i],), hidden_units="gaussian" if top else "bernoulli",
-            learning_rate=0.001 if top else 0.1, n_iter=args.pretrain_epochs,
+            (SIZES[i],), learning_rate=0.001 if top else 0.1, n_iter=args.pretrain_epochs,
             batch_size=100, momentum="schedule", weight_decay=2e-4,
-            random_state=args.seed + i, n_jobs=args.n_jobs, verbose=args.verbose)
+            random_state=args.seed + i, n_jobs=args.n_jobs, verbose=args.verbose, **units)
         features = dbn.fit_transform(features)
         layers.append(dbn)
         seconds.append(time.perf_counter() - begin)
