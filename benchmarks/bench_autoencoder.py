@@ -176,7 +176,7 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=1e-3,
                         help="Adam's learning rate, for both fine-tunings")
     parser.add_argument("--throughput-samples", type=int, default=5000)
-    parser.add_argument("--repeats", type=int, default=2,
+    parser.add_argument("--repeats", type=int, default=3,
                         help="throughput runs (the fastest counts)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=None)
