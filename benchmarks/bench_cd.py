@@ -20,6 +20,10 @@ skdbn base  the same with the baseline build of the kernels (SSE2 on x86-64),
 skdbn PCD   the same with ``persistent=True`` (BernoulliRBM's default): the
             algorithm of sklearn's BernoulliRBM, five products of the same
             shapes; the positive and negative hidden passes share one product.
+skdbn gauss, skdbn nrelu
+            CD-1 with Gaussian (linear) or noisy rectified linear hidden
+            units: the same five products, other element-wise work (a normal
+            draw per sampled hidden unit), so the same ceiling.
 numpy       a plain numpy CD-1 (matmul + expit + uniform sampling).
 sklearn     ``sklearn.neural_network.BernoulliRBM(n_iter=1).fit`` (PCD-1).
 
@@ -42,6 +46,7 @@ from scipy.special import expit
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from _timing import best_time
+from ceilings import gemm_only_cd1
 from skdbn import BernoulliRBM, GaussianBernoulliRBM
 from skdbn._kernels import _cd, cd_variant
 
@@ -67,7 +72,7 @@ def run_gemm_only(X, H, m):
     def epoch():
         for start in range(0, X.shape[0], m):
             vis[:m] = X[start : start + m]
-            _cd.gemm_only_cd1(W, vis, hid, grad, m)
+            gemm_only_cd1(W, vis, hid, grad, m)
 
     return epoch
 
@@ -144,7 +149,7 @@ def run_torch(X, H, m, gaussian):
     return epoch
 
 
-def run_skdbn(X, H, m, gaussian, persistent=False, kernels=None):
+def run_skdbn(X, H, m, gaussian, persistent=False, kernels=None, hidden_units="bernoulli"):
     """``kernels``: a build of the CD kernels to run instead of the one
     skdbn dispatched to at import (the baseline one, to time dispatch)."""
     cls = GaussianBernoulliRBM if gaussian else BernoulliRBM
@@ -166,6 +171,7 @@ def run_skdbn(X, H, m, gaussian, persistent=False, kernels=None):
         n_iter=0,
         learning_rate=0.001,
         persistent=persistent,
+        hidden_units=hidden_units,
         random_state=0,
         n_jobs=N_THREADS,
     ).fit(X[:m])
@@ -179,7 +185,7 @@ def run_sklearn(X, H, m):
     return lambda: model.fit(X)
 
 
-def bench(V, H, m, n_samples, gaussian, repeats, skdbn_only=False):
+def bench(V, H, m, n_samples, gaussian, repeats, skdbn_only=False, unit_peers=False):
     X = make_data(n_samples, V, gaussian)
     flops = 10.0 * m * V * H * (n_samples // m)
     peers = {"gemm-only": run_gemm_only(X, H, m)}
@@ -193,6 +199,9 @@ def bench(V, H, m, n_samples, gaussian, repeats, skdbn_only=False):
         peers["skdbn base"] = run_skdbn(X, H, m, gaussian, kernels=baseline)
     if not gaussian:
         peers["skdbn PCD"] = run_skdbn(X, H, m, gaussian, persistent=True)
+    if unit_peers:
+        peers["skdbn gauss"] = run_skdbn(X, H, m, gaussian, hidden_units="gaussian")
+        peers["skdbn nrelu"] = run_skdbn(X, H, m, gaussian, hidden_units="nrelu")
     if not skdbn_only:
         peers["numpy"] = run_numpy(X, H, m, gaussian)
         if not gaussian:
@@ -227,6 +236,8 @@ def main():
         help="run only this Bernoulli problem (repeatable), with the skdbn peers and "
              "the GEMM-only ceiling: e.g. to compare a portable build with a native one",
     )
+    parser.add_argument("--units", action="store_true",
+                        help="with --problem: also time the Gaussian and NReLU hidden units")
     parser.add_argument("--threads", type=int, default=N_THREADS,
                         help="threads of skdbn and BLAS (default: all cores)")
     parser.add_argument(
@@ -249,9 +260,9 @@ def main():
     print(f"threads: {N_THREADS}; BLAS libraries (api, version, kernel, threads): {blas}")
     if args.problem:
         for V, H, m, n in args.problem:
-            bench(V, H, m, n, False, args.repeats, skdbn_only=True)
+            bench(V, H, m, n, False, args.repeats, skdbn_only=True, unit_peers=args.units)
         return
-    bench(784, 500, 100, 10_000, False, args.repeats)
+    bench(784, 500, 100, 10_000, False, args.repeats, unit_peers=True)
     bench(784, 500, 1000, 20_000, False, args.repeats)
     bench(3072, 1024, 100, 5_000, True, args.repeats)
     if not args.quick:

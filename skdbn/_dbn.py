@@ -26,7 +26,7 @@ from .utils._compat import (
 # Parameters that may be given once for all layers or once per layer.
 _PER_LAYER = ("learning_rate", "n_iter", "batch_size", "cd_k", "persistent",
               "sample_visible", "momentum", "weight_decay", "sparsity_target",
-              "sparsity_cost")
+              "sparsity_cost", "hidden_units")
 
 
 def _scalar_or_per_layer(kind):
@@ -50,7 +50,8 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     visible_units : {"bernoulli", "gaussian"}, default="bernoulli"
         Type of the bottom RBM's visible units: :class:`BernoulliRBM` for
         data in [0, 1], :class:`GaussianBernoulliRBM` for standardised or
-        whitened real-valued data. Upper RBMs are always Bernoulli.
+        whitened real-valued data. An upper RBM has Bernoulli visibles, or
+        unit-variance Gaussian ones above a layer of Gaussian hidden units.
     learning_rate : float or sequence of float, default=0.05
         Learning rate of each RBM: one value for all layers or one per layer.
         Likewise for ``n_iter``, ``batch_size``, ``cd_k``, ``persistent``,
@@ -97,6 +98,11 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Floating type of the model; None follows the input.
     n_jobs : int, default=None
         Threads of the kernels; None or -1 uses all cores.
+
+    hidden_units : {"bernoulli", "gaussian", "nrelu"} or sequence, default="bernoulli"
+        Hidden unit type of each RBM (one value for all layers or one per
+        layer; see :class:`BernoulliRBM`). ``"gaussian"`` on the top layer
+        gives the linear code layer of a deep autoencoder.
 
     Attributes
     ----------
@@ -149,6 +155,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "weight_decay": _scalar_or_per_layer(Interval(Real, 0, None, closed="left")),
         "sparsity_target": _scalar_or_per_layer(Interval(Real, 0, 1, closed="neither")),
         "sparsity_cost": _scalar_or_per_layer(Interval(Real, 0, None, closed="left")),
+        "hidden_units": _scalar_or_per_layer(StrOptions({"bernoulli", "gaussian", "nrelu"})),
         "sigma": [Interval(Real, 0, None, closed="neither"), "array-like", StrOptions({"learn"})],
         "up_down_iter": [Interval(Integral, 0, None, closed="left")],
         "up_down_learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -180,6 +187,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         random_state=None,
         dtype=None,
         n_jobs=None,
+        hidden_units="bernoulli",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.visible_units = visible_units
@@ -200,6 +208,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.random_state = random_state
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.hidden_units = hidden_units
 
     # ------------------------------------------------------------------
     def _layer_params(self, layer):
@@ -220,6 +229,9 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                       dtype=self.dtype, n_jobs=self.n_jobs)
         if layer == 0 and self.visible_units == "gaussian":
             return GaussianBernoulliRBM(sigma=self.sigma, **params)
+        if layer > 0 and self._layer_params(layer - 1).hidden_units != "bernoulli":
+            # Real-valued units below: unit-variance Gaussian visibles.
+            return GaussianBernoulliRBM(sigma=1.0, **params)
         return BernoulliRBM(**params)
 
     def _layers(self, rng):
@@ -425,7 +437,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             samples = np.empty_like(probs)
             _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
                                      samples=samples, key=key, stream=layer,
-                                     n_threads=n_threads)
+                                     n_threads=n_threads, hidden_unit=rbm._hidden_unit())
             states.append(samples)
         return states
 
@@ -478,7 +490,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             u = np.ascontiguousarray(u)
             q = np.empty_like(sleep[layer + 1])
             _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, q,
-                                     n_threads=n_threads)
+                                     n_threads=n_threads, hidden_unit=rbm._hidden_unit())
             q = sleep[layer + 1] - q
             rbm.intercept_hidden_ += alpha * q.sum(axis=0)
             _cd.add_outer(rbm.components_, q, u, alpha, n_threads)
@@ -581,7 +593,8 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 u = v / top._sigma if top._sigma.size else v
                 _cd.hidden_given_visible(u, top.components_, top.intercept_hidden_, p,
                                          samples=h, key=key, stream=0,
-                                         n_threads=n_threads)
+                                         n_threads=n_threads,
+                                         hidden_unit=top._hidden_unit())
             # Top-down pass: binary samples of every hidden layer, the mean
             # of the visible layer.
             n_layers = len(self.rbms_)

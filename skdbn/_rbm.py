@@ -81,6 +81,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "sparsity_cost": [Interval(Real, 0, None, closed="left")],
         "dtype": [None, StrOptions({"float32", "float64"}), type],
         "n_jobs": [None, Integral],
+        # One name per unit type of the kernels (skdbn/_kernels/_units.pxi).
+        "hidden_units": [StrOptions({"bernoulli", "gaussian", "nrelu"})],
     }
 
     # ------------------------------------------------------------------
@@ -120,6 +122,10 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if self.n_jobs == 0:
             raise ValueError("n_jobs == 0 is invalid; use None, -1 or a positive integer.")
         return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
+
+    def _hidden_unit(self):
+        """Kernel code of ``hidden_units`` (models pickled before it: Bernoulli)."""
+        return _cd.UNIT_CODES[getattr(self, "hidden_units", "bernoulli")]
 
     @contextmanager
     def _kernel_threads(self):
@@ -323,6 +329,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             sigma_min=_SIGMA_MIN,
             key=key,
             n_threads=n_threads,
+            hidden_unit=self._hidden_unit(),
         )
 
     def _centred_step(self, buffers, m, momentum, key, n_threads, learning_rate):
@@ -468,7 +475,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             batch = batch.toarray()
         batch = np.asarray(batch)
         name = type(self).__name__
-        if batch.shape[0] >= 2:
+        # Saturation is a property of Bernoulli (logistic) hidden units.
+        if batch.shape[0] >= 2 and self._hidden_unit() == _cd.UNIT_CODES["bernoulli"]:
             with self._kernel_threads() as n_threads:
                 probs = self._hidden_probs(batch, n_threads)
             constant = np.all(probs < 1e-3, axis=0) | np.all(probs > 1 - 1e-3, axis=0)
@@ -516,6 +524,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 self.intercept_hidden_,
                 out[sl],
                 n_threads=n_threads,
+                hidden_unit=self._hidden_unit(),
             )
         return out
 
@@ -536,7 +545,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return out
 
     def transform(self, X):
-        """Hidden activation probabilities, ``P(h=1 | v=X)``.
+        """Hidden conditional means ``E[h | v=X]``: ``P(h=1 | v=X)`` for
+        Bernoulli hidden units, the linear input for Gaussian ones.
 
         Parameters
         ----------
@@ -554,7 +564,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             return self._hidden_probs(X, n_threads)
 
     def reconstruct(self, X):
-        """Mean-field reconstruction ``E[v | h = P(h=1 | v=X)]``.
+        """Mean-field reconstruction ``E[v | h = E[h | v=X]]``.
 
         Parameters
         ----------
@@ -610,6 +620,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     key=key,
                     stream=0,
                     n_threads=n_threads,
+                    hidden_unit=self._hidden_unit(),
                 )
                 out[sl] = self._visible_from_hidden(
                     h[sl], n_threads, sample=True, key=key, stream=1
@@ -642,6 +653,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     self.intercept_hidden_,
                     out[sl],
                     n_threads=n_threads,
+                    hidden_unit=self._hidden_unit(),
                 )
         out = self._visible_free_energy(X) - out
         if not np.all(np.isfinite(out)):
@@ -729,6 +741,16 @@ class BernoulliRBM(_BaseRBM):
         Number of threads for the kernels and BLAS. None or -1 uses all the
         cores available.
 
+    hidden_units : {"bernoulli", "gaussian", "nrelu"}, default="bernoulli"
+        Type of the hidden units. ``"bernoulli"``: binary logistic units,
+        ``transform`` gives ``P(h=1 | v)``. ``"gaussian"``: linear units with
+        unit-variance Gaussian noise, ``h | v ~ N(c + W u, 1)``;
+        ``transform`` gives their input (the code layer of a deep
+        autoencoder). ``"nrelu"``: noisy rectified linear units,
+        ``max(0, x + N(0, sigmoid(x)))`` with ``x = c + W u``; ``transform``
+        gives ``max(0, x)``, and their free energy is an approximation, which
+        :mod:`skdbn.metrics` refuses. See :ref:`rbm_units`.
+
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
@@ -800,6 +822,7 @@ class BernoulliRBM(_BaseRBM):
         centering=False,
         dtype=None,
         n_jobs=None,
+        hidden_units="bernoulli",
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -818,6 +841,7 @@ class BernoulliRBM(_BaseRBM):
         self.centering = centering
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.hidden_units = hidden_units
 
     _parameter_constraints: dict = {
         **_BaseRBM._parameter_constraints,
@@ -874,7 +898,7 @@ class BernoulliRBM(_BaseRBM):
 
 
 class GaussianBernoulliRBM(_BaseRBM):
-    """RBM with Gaussian visible units and binary hidden units.
+    """RBM with Gaussian visible units and (by default) binary hidden units.
 
     The energy (report §1.4.3, eq. 1.8) is
     ``E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - c^T h
@@ -931,6 +955,16 @@ class GaussianBernoulliRBM(_BaseRBM):
         Floating type of the model; None follows the input.
     n_jobs : int, default=None
         Number of threads; None or -1 uses all the cores available.
+
+    hidden_units : {"bernoulli", "gaussian", "nrelu"}, default="bernoulli"
+        Type of the hidden units. ``"bernoulli"``: binary logistic units,
+        ``transform`` gives ``P(h=1 | v)``. ``"gaussian"``: linear units with
+        unit-variance Gaussian noise, ``h | v ~ N(c + W u, 1)``;
+        ``transform`` gives their input (the code layer of a deep
+        autoencoder). ``"nrelu"``: noisy rectified linear units,
+        ``max(0, x + N(0, sigmoid(x)))`` with ``x = c + W u``; ``transform``
+        gives ``max(0, x)``, and their free energy is an approximation, which
+        :mod:`skdbn.metrics` refuses. See :ref:`rbm_units`.
 
     Attributes
     ----------
@@ -1007,6 +1041,7 @@ class GaussianBernoulliRBM(_BaseRBM):
         sparsity_cost=0.0,
         dtype=None,
         n_jobs=None,
+        hidden_units="bernoulli",
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -1026,6 +1061,7 @@ class GaussianBernoulliRBM(_BaseRBM):
         self.sparsity_cost = sparsity_cost
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.hidden_units = hidden_units
 
     def _learn_sigma(self):
         return isinstance(self.sigma, str)

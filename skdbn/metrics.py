@@ -98,11 +98,49 @@ def default_betas():
 
 def _parameters(rbm):
     check_is_fitted(rbm)
+    _check_hidden_units(rbm)
     W = np.asarray(rbm.components_, dtype=np.float64)
     b = np.asarray(rbm.intercept_visible_, dtype=np.float64)
     c = np.asarray(rbm.intercept_hidden_, dtype=np.float64)
     sigma = np.asarray(rbm.sigma_, dtype=np.float64) if isinstance(rbm, GaussianBernoulliRBM) else None
     return W, b, c, sigma
+
+
+def _check_hidden_units(rbm):
+    units = getattr(rbm, "hidden_units", "bernoulli")
+    if units not in ("bernoulli", "gaussian"):
+        raise ValueError(
+            f"skdbn.metrics needs hidden units with an exact free energy; this model "
+            f"has hidden_units={units!r}, whose free energy is an approximation. Use "
+            "hidden_units='bernoulli' or 'gaussian' to measure the log-likelihood."
+        )
+
+
+def _hidden_term(rbm, x):
+    """The hidden units' free-energy term (skdbn/_kernels/_units.pxi) at x."""
+    return _cd.hidden_free_term(rbm._hidden_unit(), float(x))
+
+
+def _log_partition_gaussian_gaussian(W, b, c, sigma):
+    """log Z of Gaussian visibles with Gaussian hidden units: a Gaussian
+    integral over u = v / sigma of exp(-|u - b/sigma|^2 / 2 + |W u + c|^2 / 2)
+    (times the hidden units' sqrt(2 pi)), finite when I - W^T W is positive
+    definite."""
+    n_hidden, n_visible = W.shape
+    A = np.eye(n_visible) - W.T @ W
+    eig = np.linalg.eigvalsh(A)
+    if eig.min() <= 0:
+        raise ValueError(
+            "This RBM with Gaussian visible and hidden units has no finite partition "
+            "function: its weights have a singular value of at least 1 (the joint "
+            "density is not normalisable). Use a smaller learning_rate or more "
+            "weight_decay."
+        )
+    mu = b / sigma
+    beta = mu + W.T @ c
+    return float(np.sum(np.log(sigma)) + 0.5 * (n_hidden + n_visible) * np.log(2 * np.pi)
+                 - 0.5 * np.sum(np.log(eig)) + 0.5 * beta @ np.linalg.solve(A, beta)
+                 - 0.5 * mu @ mu + 0.5 * c @ c)
 
 
 def _binary_configurations(n):
@@ -155,7 +193,11 @@ def log_partition_exact(rbm, n_jobs=None):
     """
     W, b, c, sigma = _parameters(rbm)
     n_hidden, n_visible = W.shape
-    enumerate_hidden = sigma is not None or n_hidden <= n_visible
+    gaussian_hidden = rbm._hidden_unit() != _cd.UNIT_CODES["bernoulli"]
+    if gaussian_hidden and sigma is not None:
+        return _log_partition_gaussian_gaussian(W, b, c, sigma)
+    # Gaussian hidden units integrate in closed form: enumerate the visibles.
+    enumerate_hidden = not gaussian_hidden and (sigma is not None or n_hidden <= n_visible)
     n = n_hidden if enumerate_hidden else n_visible
     if n > MAX_ENUMERATED_UNITS:
         layer = "hidden" if enumerate_hidden else "visible"
@@ -176,7 +218,7 @@ def log_partition_exact(rbm, n_jobs=None):
                 _cd.softplus_sum(states, np.ascontiguousarray(W.T), b, out, n_threads)
                 terms.append(states @ c + out)
             else:
-                _cd.softplus_sum(states, W, c, out, n_threads)
+                _cd.softplus_sum(states, W, c, out, n_threads, rbm._hidden_unit())
                 terms.append(states @ b + out)
     log_z = logsumexp(np.concatenate(terms))
     if sigma is not None:
@@ -362,8 +404,10 @@ def _check_X(X, n_visible):
 def _base_model(rbm, W, b, sigma, X):
     """Visible biases and ``log Z`` of the AIS base model (no weights)."""
     n_hidden, n_visible = W.shape
+    # At beta = 0 each hidden unit is free: its free-energy term at 0.
+    log_z_hidden = n_hidden * _hidden_term(rbm, 0.0)
     if sigma is not None:
-        return b, n_hidden * np.log(2) + np.sum(np.log(sigma * np.sqrt(2 * np.pi)))
+        return b, log_z_hidden + np.sum(np.log(sigma * np.sqrt(2 * np.pi)))
     if X is not None:
         X = _check_X(X, n_visible)
         n, sums = X.shape[0], X.sum(0)
@@ -375,7 +419,7 @@ def _base_model(rbm, W, b, sigma, X):
     # Smoothed means: no feature is certain, so no bias is infinite.
     p = (sums + 1) / (n + 2)
     b_base = np.log(p) - np.log1p(-p)
-    return b_base, n_hidden * np.log(2) + np.logaddexp(0, b_base).sum()
+    return b_base, log_z_hidden + np.logaddexp(0, b_base).sum()
 
 
 def _run_chains(rbm, b_base, betas, n_runs, random_state, n_jobs, v_init=None):
@@ -387,7 +431,7 @@ def _run_chains(rbm, b_base, betas, n_runs, random_state, n_jobs, v_init=None):
     with single_threaded_blas():
         _cd.ais_run(rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_,
                     np.asarray(b_base, dtype), sig, betas, log_w, seed, n_threads,
-                    v_init=v_init)
+                    v_init=v_init, hidden_unit=rbm._hidden_unit())
     return log_w
 
 

@@ -17,11 +17,24 @@ ESTIMATORS = [
                  weight_decay=1e-3, sparsity_cost=0.1, random_state=0),
     GaussianBernoulliRBM(n_components=8, n_iter=3, random_state=0),
     GaussianBernoulliRBM(n_components=8, n_iter=3, sigma="learn", random_state=0),
+    # Each hidden unit type (skdbn/_kernels/_units.pxi). Some checks fit data
+    # around 100, on which unbounded hidden units grow W by a factor of about
+    # 1 + 1e4 * learning_rate per step: a tiny step keeps them finite.
+    BernoulliRBM(n_components=8, n_iter=3, hidden_units="gaussian", learning_rate=1e-6,
+                 random_state=0),
+    GaussianBernoulliRBM(n_components=8, n_iter=3, hidden_units="gaussian",
+                         learning_rate=1e-6, random_state=0),
+    BernoulliRBM(n_components=8, n_iter=3, hidden_units="nrelu", learning_rate=1e-6,
+                 random_state=0),
+    GaussianBernoulliRBM(n_components=8, n_iter=3, hidden_units="nrelu",
+                         learning_rate=1e-6, random_state=0),
     ZCAWhitener(),
     # Small chunks, so the checks also run the merging of chunk statistics.
     ZCAWhitener(epsilon=1e-3, n_drop=1, batch_size=4),
     DBNTransformer(hidden_layer_sizes=(6, 4), n_iter=2, random_state=0),
     DBNTransformer(hidden_layer_sizes=(6, 4), n_iter=2, up_down_iter=2, random_state=0),
+    DBNTransformer(hidden_layer_sizes=(6, 4), n_iter=2, hidden_units=["bernoulli", "gaussian"],
+                   up_down_iter=2, random_state=0),
     PretrainedMLPClassifier(
         dbn=DBNTransformer(hidden_layer_sizes=(8,), n_iter=2), max_iter=5,
         solver="sgd", learning_rate_init=0.1, early_stopping=False, random_state=0,

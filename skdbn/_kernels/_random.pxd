@@ -57,8 +57,17 @@ cdef inline double uniform_d(uint64_t rkey, uint32_t col) noexcept nogil:
     return unit_d(hash32(rkey, col))
 
 
-cdef inline double normal(uint64_t rkey, uint32_t col) noexcept nogil:
+cdef inline double normal_halves(uint32_t lo, uint32_t hi, uint32_t col) noexcept nogil:
     # Box-Muller on two hashes of the same element; u1 in (0, 1].
-    cdef double u1 = (<double> hash32(rkey, 2 * col) + 1.0) * 2.3283064365386963e-10
-    cdef double u2 = <double> hash32(rkey, 2 * col + 1) * 2.3283064365386963e-10
+    cdef double u1 = (<double> hash32_halves(lo, hi, 2 * col) + 1.0) * 2.3283064365386963e-10
+    cdef double u2 = <double> hash32_halves(lo, hi, 2 * col + 1) * 2.3283064365386963e-10
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2)
+
+
+cdef inline double normal(uint64_t rkey, uint32_t col) noexcept nogil:
+    return normal_halves(<uint32_t> rkey, <uint32_t> (rkey >> 32), col)
+
+
+cdef inline uint64_t batch_key_nogil(uint64_t seed, uint64_t k) noexcept nogil:
+    # Same mix as _random.batch_key(seed, k, 0).
+    return mix64(mix64(mix64(seed) ^ k) + 0)

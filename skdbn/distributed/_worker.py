@@ -143,7 +143,7 @@ class Trainer:
         m = v.shape[0]
         hid = np.empty((m, self.h1 - self.h0), v.dtype)
         self._hidden_input(u, hid, _TAG_SUM)
-        _cd.hidden_from_input(hid, self.c)
+        _cd.hidden_from_input(hid, self.c, hidden_unit=self.rbm._hidden_unit())
         full = np.empty((m, self.P.shape[0]), v.dtype)
         self._gather(hid, full, self.hb, False, _TAG_POS)
         recon = np.empty_like(v_own)
@@ -160,6 +160,9 @@ class Trainer:
         n_hid = self.P.shape[0]
         n_own_h = self.h1 - self.h0
         sampled = rbm.sampled_statistics
+        unit = rbm._hidden_unit()
+        # Samples of Bernoulli hidden units travel as bits.
+        binary_h = unit == _cd.UNIT_CODES["bernoulli"]
         binary_vis = not self.sigma.size and rbm.sample_visible
         u0, v_own, u0_own = self._u_space(v)
         # Hidden states driving the negative phase: the persistent fantasy
@@ -171,14 +174,14 @@ class Trainer:
         self._hidden_input(u0, hid_own[:m], _TAG_SUM)
         own_samples = None if rbm.persistent else np.empty((m, n_own_h), dtype)
         _cd.hidden_from_input(hid_own[:m], self.c, samples=own_samples, sampled=sampled,
-                              key=key, stream=0, col0=self.h0)
+                              key=key, stream=0, col0=self.h0, hidden_unit=unit)
         hid_full = np.empty((2 * m, n_hid), dtype)
         if not rbm.persistent:
-            self._gather(own_samples, chain, self.hb, True, _TAG_POS)
+            self._gather(own_samples, chain, self.hb, binary_h, _TAG_POS)
         if sampled and not rbm.persistent:
             hid_full[:m] = chain
         else:
-            self._gather(hid_own[:m], hid_full[:m], self.hb, sampled, _TAG_POS)
+            self._gather(hid_own[:m], hid_full[:m], self.hb, sampled and binary_h, _TAG_POS)
 
         # Negative phase: cd_k Gibbs steps.
         n_vis_all = self.vb[-1]
@@ -209,15 +212,15 @@ class Trainer:
             own_samples = np.empty((m, n_own_h), dtype) if advance else None
             _cd.hidden_from_input(act, self.c, samples=own_samples, sampled=sampled,
                                   sign=-1 if last else 1, key=key, stream=2 * s,
-                                  col0=self.h0)
+                                  col0=self.h0, hidden_unit=unit)
             if advance:
-                self._gather(own_samples, chain, self.hb, True, _TAG_NEG)
+                self._gather(own_samples, chain, self.hb, binary_h, _TAG_NEG)
         if sampled and rbm.persistent:
             # The last samples are the chain; the statistics are -samples.
             np.negative(chain, out=hid_full[m:])
         elif sampled:
             # Bits travel unsigned: gather the samples, then negate.
-            self._gather(-hid_own[m:], hid_full[m:], self.hb, True, _TAG_NEG)
+            self._gather(-hid_own[m:], hid_full[m:], self.hb, binary_h, _TAG_NEG)
             np.negative(hid_full[m:], out=hid_full[m:])
         else:
             self._gather(hid_own[m:], hid_full[m:], self.hb, False, _TAG_NEG)

@@ -1,0 +1,97 @@
+# Included by _cd.pyx.
+
+# --------------------------------------------------------------------------
+# Pieces of cd_step for a model split across processes (skdbn.distributed):
+# the same products, element-wise work and update rules on column slices.
+# --------------------------------------------------------------------------
+
+def hidden_from_input(floating[:, ::1] act, const floating[::1] c,
+                      floating[:, ::1] samples=None, bint sampled=False,
+                      floating sign=1, uint64_t key=0, uint64_t stream=0,
+                      Py_ssize_t col0=0, int hidden_unit=BERNOULLI):
+    """act <- sign * mean(act + c) (or the sample, ``sampled``), in place.
+
+    For hidden inputs summed from partial products of several processes.
+    """
+    cdef Py_ssize_t n = act.shape[1]
+    cdef floating *s = NULL if samples is None else &samples[0, 0]
+    if act.shape[0] == 0:
+        return
+    with nogil:
+        hidden_block(&act[0, 0], n, act.shape[0], 0, n, &c[0], sign, s, sampled,
+                     key, stream, col0, hidden_unit)
+
+
+def input_product(const floating[:, ::1] U, const floating[:, ::1] W,
+                  floating[:, ::1] out, int n_threads=1):
+    """out = U @ W.T, output columns split over the threads."""
+    cdef Py_ssize_t m = U.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
+    cdef Py_ssize_t lo, hi
+    cdef int t
+    if m == 0 or n_hid == 0:
+        return
+    n_threads = effective_threads(n_threads, m, n_hid, n_vis)
+    with nogil:
+        for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
+            lo = bound(n_hid, n_threads, t)
+            hi = bound(n_hid, n_threads, t + 1)
+            if hi > lo:
+                gemm(False, True, m, hi - lo, n_vis, 1, &U[0, 0], n_vis,
+                     &W[lo, 0], n_vis, 0, &out[0, lo], n_hid)
+
+
+def apply_gradient(floating[:, ::1] W, floating[:, ::1] W_inc,
+                   const floating[:, ::1] hid, const floating[:, ::1] vis,
+                   Py_ssize_t m, double learning_rate, double momentum,
+                   double weight_decay, int n_threads=1):
+    """cd_step's weight update from the stacked statistics ``hid[:2m]``
+    (negative half negated) and ``vis[:2m]``, for any block of W."""
+    cdef Py_ssize_t n_hid = W.shape[0], n_vis = W.shape[1], lo, hi
+    cdef int t
+    cdef floating alpha = learning_rate / m
+    cdef floating mom = momentum
+    cdef floating decay = learning_rate * weight_decay
+    cdef bint direct = mom == 0 and decay == 0
+    if hid.shape[1] != n_hid or vis.shape[1] != n_vis or hid.shape[0] < 2 * m \
+            or vis.shape[0] < 2 * m:
+        raise ValueError("apply_gradient: W, hid and vis have inconsistent shapes")
+    if n_hid == 0 or n_vis == 0:
+        return
+    n_threads = effective_threads(n_threads, 2 * m, n_hid, n_vis)
+    with nogil:
+        for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
+            lo = bound(n_hid, n_threads, t)
+            hi = bound(n_hid, n_threads, t + 1)
+            update_weight_rows(&W[0, 0], &W_inc[0, 0], NULL, &hid[0, 0], n_hid, False,
+                               &vis[0, 0], lo, hi, n_vis, 2 * m, alpha, mom, decay,
+                               direct, NULL)
+
+
+def apply_bias_gradient(floating[::1] b, floating[::1] b_inc,
+                        const floating[:, ::1] stacked, Py_ssize_t m,
+                        bint negate_second_half, const floating[::1] sigma,
+                        double learning_rate, double momentum):
+    """cd_step's bias update: b_inc = momentum b_inc + lr/m * sum of the
+    signed rows of ``stacked[:2m]`` (divided by sigma for Gaussian units)."""
+    cdef Py_ssize_t n = b.shape[0], i, j, k, n_full = 2 * m - (2 * m) % LANES
+    cdef double[::1] g = np.zeros(n)
+    cdef double[:, ::1] lanes = np.zeros((n, LANES))
+    if stacked.shape[1] != n or stacked.shape[0] < 2 * m:
+        raise ValueError("apply_bias_gradient: b and stacked have inconsistent shapes")
+    if n == 0:
+        return
+    with nogil:
+        if negate_second_half:
+            signed_column_sums(&stacked[0, 0], n, m, 0, n, &g[0])
+        else:
+            # The hidden units' sums of cd_step (row_sums), lane by lane.
+            for i in range(2 * m):
+                k = i % LANES if i < n_full else i - n_full
+                for j in range(n):
+                    lanes[j, k] += stacked[i, j]
+            for j in range(n):
+                g[j] = lanes_total(&lanes[j, 0])
+        for i in range(n):
+            update_bias(&b[i], &b_inc[i],
+                        g[i] / sigma[i] if sigma.shape[0] > 0 else g[i],
+                        learning_rate / m, momentum)
