@@ -122,14 +122,15 @@ def run_mlp(X, X_test, args, store):
                            solver="adam", learning_rate_init=args.learning_rate, batch_size=100,
                            max_iter=1, warm_start=True, random_state=args.seed)
     seconds = store.results.get("mlp_seconds", 0.0)
-    while getattr(mlp, "n_iter_", 0) < args.mlp_epochs:
+    # Its n_iter_ restarts at each warm-started fit; loss_curve_ grows.
+    while len(getattr(mlp, "loss_curve_", [])) < args.mlp_epochs:
         begin = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             mlp.fit(X, X)
         seconds += time.perf_counter() - begin
         error = squared_error(X_test, mlp.predict(X_test))
-        print(f"MLPRegressor epoch {mlp.n_iter_}: test error {error:.2f}, "
+        print(f"MLPRegressor epoch {len(mlp.loss_curve_)}: test error {error:.2f}, "
               f"{seconds:.0f} s so far", flush=True)
         store.save("mlp_seconds", seconds)
         store.save("mlp_error", error, model=mlp)
