@@ -174,7 +174,7 @@ def main():
     parser.add_argument("--fine-tune-epochs", type=int, default=20)
     parser.add_argument("--mlp-epochs", type=int, default=None,
                         help="MLPRegressor epochs (default: --fine-tune-epochs; 0 skips it)")
-    parser.add_argument("--learning-rate", type=float, default=1e-3,
+    parser.add_argument("--learning-rate", type=float, default=3e-3,
                         help="Adam's learning rate, for both fine-tunings")
     parser.add_argument("--throughput-samples", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3,
