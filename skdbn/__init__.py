@@ -1,6 +1,7 @@
 """skdbn: Restricted Boltzmann Machines and Deep Belief Networks for scikit-learn."""
 
 from . import metrics
+from ._autoencoder import DBNAutoencoder
 from ._dbn import DBNTransformer
 from ._mlp import PretrainedMLPClassifier
 from ._patches import merge_patch_rbms
@@ -13,6 +14,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BernoulliRBM",
+    "DBNAutoencoder",
     "DBNTransformer",
     "DistributedFit",
     "GaussianBernoulliRBM",

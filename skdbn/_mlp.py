@@ -44,7 +44,136 @@ _FINE_TUNE_UPDATES = 20_000
 _FINE_TUNE_EPOCHS = (10, 100)
 
 
-class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
+class _BackpropMixin:
+    """Pretraining and backprop fine-tuning shared by the DBN-initialised
+    networks: ``coefs_`` / ``intercepts_`` are trained by ``_train_batch``
+    (one kernel step per minibatch) and scored by ``_validation_score``."""
+
+    _estimator_type_name = "estimator"
+
+    def _max_loss(self, X):
+        """Mean loss above which fine-tuning counts as diverged."""
+        return _MAX_LOSS
+
+    def _max_iter(self, n_samples, batch_size):
+        """Fine-tuning epochs: ``max_iter``, or the "auto" budget of updates."""
+        if self.max_iter != "auto":
+            return self.max_iter
+        lo, hi = _FINE_TUNE_EPOCHS
+        updates_per_epoch = math.ceil(n_samples / batch_size)
+        return min(hi, max(lo, math.ceil(_FINE_TUNE_UPDATES / updates_per_epoch)))
+
+    def _pretrained_dbn(self, X, rng):
+        dbn = self._default_dbn(X.shape[0]) if self.dbn is None else self.dbn
+        try:
+            check_is_fitted(dbn)
+            if dbn.n_features_in_ != X.shape[1]:
+                raise ValueError(
+                    f"The given dbn was fitted on {dbn.n_features_in_} features, "
+                    f"X has {X.shape[1]}."
+                )
+            return dbn
+        except NotFittedError:
+            dbn = clone(dbn)
+            if dbn.random_state is None:
+                dbn.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+            return dbn.fit(X)
+
+    def _n_threads(self):
+        return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
+
+    def _scratch(self, m, dtype):
+        sizes = [W.shape[0] for W in self.coefs_]
+        return [None] + [np.empty((m, n), dtype) for n in sizes]
+
+    def _fine_tune(self, X, y, X_val, y_val, rng, w=None, w_val=None):
+        """Backprop epochs; ``y``: targets or None, ``w``: training weights
+        (None: all 1), ``w_val``: validation weights. Early stopping keeps
+        the weights of the best ``_validation_score``."""
+        dtype = self.coefs_[0].dtype
+        adam = self.solver == "adam"
+        solver_state = getattr(self, "_solver_state", None)
+        if solver_state is not None and solver_state[0] == self.solver:
+            # A warm start continues the optimiser where it stopped (copies:
+            # a failed fit must leave the saved state as it was).
+            step = solver_state[1]
+            state1, state2, bstate1, bstate2 = ([a.copy() for a in s] for s in solver_state[2:])
+        else:
+            step = 0
+            state1 = [np.zeros_like(W) for W in self.coefs_]
+            state2 = [np.zeros_like(W) if adam else np.zeros((1, 1), dtype)
+                      for W in self.coefs_]
+            bstate1 = [np.zeros_like(b) for b in self.intercepts_]
+            bstate2 = [np.zeros_like(b) if adam else np.zeros(1, dtype)
+                       for b in self.intercepts_]
+        grads = [np.empty_like(W) for W in self.coefs_]
+        n_samples = X.shape[0]
+        batch_size = min(self.batch_size, n_samples)
+        acts, deltas = self._scratch(batch_size, dtype), self._scratch(batch_size, dtype)
+        n_threads = self._n_threads()
+        best, best_params, stall = -np.inf, None, 0
+        with single_threaded_blas():
+            for epoch in range(self._max_iter(n_samples, batch_size)):
+                begin = time.perf_counter()
+                order = rng.permutation(n_samples)
+                loss = total = 0.0
+                for sl in gen_batches(n_samples, batch_size):
+                    idx = order[sl]
+                    m = idx.size
+                    w_batch = None if w is None else w[idx].astype(dtype)
+                    weight = m if w is None else float(np.sum(w[idx]))
+                    if weight == 0:
+                        continue  # zero-weight rows teach nothing
+                    step += 1
+                    batch_loss = self._train_batch(
+                        np.ascontiguousarray(X[idx]), None if y is None else y[idx],
+                        (self.coefs_, self.intercepts_, state1, state2, bstate1, bstate2,
+                         [None] + [a[:m] for a in acts[1:]],
+                         [None] + [d[:m] for d in deltas[1:]], grads),
+                        dict(adam=adam, learning_rate=self.learning_rate_init,
+                             momentum=self.momentum, alpha=self.alpha, beta1=self.beta_1,
+                             beta2=self.beta_2, epsilon=self.epsilon, step=step,
+                             n_threads=n_threads, sample_weight=w_batch),
+                        rng,
+                    )
+                    loss += batch_loss * weight
+                    total += weight
+                loss /= max(total, 1e-300)
+                finite = all(np.isfinite(a.min()) and np.isfinite(a.max())
+                             for a in self.coefs_ + self.intercepts_)
+                if not (finite and np.isfinite(loss) and loss < self._max_loss(X)):
+                    raise FloatingPointError(
+                        f"Fine-tuning diverged in epoch {epoch + 1} (loss {loss:.6g}"
+                        f"{'' if finite else ', non-finite weights'}); use a smaller "
+                        f"learning_rate_init (now {self.learning_rate_init}). The "
+                        f"{self._estimator_type_name} was left as it was before this call."
+                    )
+                self.loss_curve_.append(loss)
+                self.n_iter_ += 1
+                message = f"Epoch {epoch + 1}, loss = {loss:.5f}"
+                if X_val is not None:
+                    score, text = self._validation_score(X_val, y_val, w_val, n_threads)
+                    self.validation_scores_.append(score)
+                    message += text
+                    if score > best + self.tol:
+                        best, stall = score, 0
+                        best_params = ([W.copy() for W in self.coefs_],
+                                       [b.copy() for b in self.intercepts_])
+                    else:
+                        stall += 1
+                if self.verbose:
+                    print(f"[{type(self).__name__}] {message}, "
+                          f"time = {time.perf_counter() - begin:.2f}s")
+                if X_val is not None and stall >= self.n_iter_no_change:
+                    break
+        if best_params is not None:
+            self.coefs_, self.intercepts_ = best_params
+            self.best_validation_score_ = best
+        if getattr(self, "warm_start", False):
+            self._solver_state = (self.solver, step, state1, state2, bstate1, bstate2)
+
+
+class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
     """Sigmoid MLP initialised from a DBN and fine-tuned by backpropagation.
 
     The hidden layers start as the RBMs of a :class:`DBNTransformer`
@@ -233,33 +362,6 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         return DBNTransformer(sizes, learning_rate=0.2, persistent=True, momentum=0.0,
                               batch_size=10, n_iter=n_iter, n_jobs=self.n_jobs)
 
-    def _max_iter(self, n_samples, batch_size):
-        """Fine-tuning epochs: ``max_iter``, or the "auto" budget of updates."""
-        if self.max_iter != "auto":
-            return self.max_iter
-        lo, hi = _FINE_TUNE_EPOCHS
-        updates_per_epoch = math.ceil(n_samples / batch_size)
-        return min(hi, max(lo, math.ceil(_FINE_TUNE_UPDATES / updates_per_epoch)))
-
-    def _pretrained_dbn(self, X, rng):
-        dbn = self._default_dbn(X.shape[0]) if self.dbn is None else self.dbn
-        try:
-            check_is_fitted(dbn)
-            if dbn.n_features_in_ != X.shape[1]:
-                raise ValueError(
-                    f"The given dbn was fitted on {dbn.n_features_in_} features, "
-                    f"X has {X.shape[1]}."
-                )
-            return dbn
-        except NotFittedError:
-            dbn = clone(dbn)
-            if dbn.random_state is None:
-                dbn.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
-            return dbn.fit(X)
-
-    def _n_threads(self):
-        return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
-
     @_fit_context(prefer_skip_nested_validation=False)
     @atomic_fit(fresh=True)
     def fit(self, X, y, sample_weight=None):
@@ -343,84 +445,16 @@ class PretrainedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_ = []
         self.validation_scores_ = []
 
-    def _scratch(self, m, dtype):
-        sizes = [W.shape[0] for W in self.coefs_]
-        return [None] + [np.empty((m, n), dtype) for n in sizes]
+    _estimator_type_name = "classifier"
 
-    def _fine_tune(self, X, y, X_val, y_val, rng, w=None, w_val=None):
-        """Backprop epochs; ``w``: training weights (None: all 1), ``w_val``:
-        validation weights."""
-        dtype = self.coefs_[0].dtype
-        adam = self.solver == "adam"
-        state1 = [np.zeros_like(W) for W in self.coefs_]
-        state2 = [np.zeros_like(W) if adam else np.zeros((1, 1), dtype) for W in self.coefs_]
-        bstate1 = [np.zeros_like(b) for b in self.intercepts_]
-        bstate2 = [np.zeros_like(b) if adam else np.zeros(1, dtype) for b in self.intercepts_]
-        grads = [np.empty_like(W) for W in self.coefs_]
-        n_samples = X.shape[0]
-        batch_size = min(self.batch_size, n_samples)
-        acts, deltas = self._scratch(batch_size, dtype), self._scratch(batch_size, dtype)
-        n_threads = self._n_threads()
-        best, best_params, stall, step = -np.inf, None, 0, 0
-        with single_threaded_blas():
-            for epoch in range(self._max_iter(n_samples, batch_size)):
-                begin = time.perf_counter()
-                order = rng.permutation(n_samples)
-                loss = total = 0.0
-                for sl in gen_batches(n_samples, batch_size):
-                    idx = order[sl]
-                    m = idx.size
-                    w_batch = None if w is None else w[idx].astype(dtype)
-                    weight = m if w is None else float(np.sum(w[idx]))
-                    if weight == 0:
-                        continue  # zero-weight rows teach nothing
-                    step += 1
-                    batch_loss = _mlp.train_step(
-                        np.ascontiguousarray(X[idx]), y[idx], self.coefs_, self.intercepts_,
-                        state1, state2, bstate1, bstate2,
-                        [None] + [a[:m] for a in acts[1:]],
-                        [None] + [d[:m] for d in deltas[1:]], grads,
-                        adam=adam, learning_rate=self.learning_rate_init,
-                        momentum=self.momentum, alpha=self.alpha, beta1=self.beta_1,
-                        beta2=self.beta_2, epsilon=self.epsilon, step=step,
-                        n_threads=n_threads, sample_weight=w_batch,
-                    )
-                    loss += batch_loss * weight
-                    total += weight
-                loss /= max(total, 1e-300)
-                finite = all(np.isfinite(a.min()) and np.isfinite(a.max())
-                             for a in self.coefs_ + self.intercepts_)
-                if not (finite and np.isfinite(loss) and loss < _MAX_LOSS):
-                    raise FloatingPointError(
-                        f"Fine-tuning diverged in epoch {epoch + 1} (loss {loss:.6g}"
-                        f"{'' if finite else ', non-finite weights'}); use a smaller "
-                        f"learning_rate_init (now {self.learning_rate_init}). The "
-                        "classifier was left as it was before this call."
-                    )
-                self.loss_curve_.append(loss)
-                self.n_iter_ = epoch + 1
-                message = f"Epoch {epoch + 1}, loss = {loss:.5f}"
-                if X_val is not None:
-                    if w_val is not None and not np.sum(w_val) > 0:
-                        w_val = None  # all-zero validation weights: plain accuracy
-                    score = float(np.average(self._predict_codes(X_val, n_threads) == y_val,
-                                             weights=w_val))
-                    self.validation_scores_.append(score)
-                    message += f", validation accuracy = {score:.4f}"
-                    if score > best + self.tol:
-                        best, stall = score, 0
-                        best_params = ([W.copy() for W in self.coefs_],
-                                       [b.copy() for b in self.intercepts_])
-                    else:
-                        stall += 1
-                if self.verbose:
-                    print(f"[{type(self).__name__}] {message}, "
-                          f"time = {time.perf_counter() - begin:.2f}s")
-                if X_val is not None and stall >= self.n_iter_no_change:
-                    break
-        if best_params is not None:
-            self.coefs_, self.intercepts_ = best_params
-            self.best_validation_score_ = best
+    def _train_batch(self, X, y, arrays, options, rng):
+        return _mlp.train_step(X, y, *arrays, **options)
+
+    def _validation_score(self, X, y, w, n_threads):
+        if w is not None and not np.sum(w) > 0:
+            w = None  # all-zero validation weights: plain accuracy
+        score = float(np.average(self._predict_codes(X, n_threads) == y, weights=w))
+        return score, f", validation accuracy = {score:.4f}"
 
     # ------------------------------------------------------------------
     def _forward(self, X, n_threads):

@@ -4,6 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdbn import (
     BernoulliRBM,
+    DBNAutoencoder,
     DBNTransformer,
     GaussianBernoulliRBM,
     PretrainedMLPClassifier,
@@ -38,6 +39,8 @@ ESTIMATORS = [
         dbn=DBNTransformer(hidden_layer_sizes=(8,), n_iter=2), max_iter=5,
         solver="sgd", learning_rate_init=0.1, early_stopping=False, random_state=0,
     ),
+    DBNAutoencoder((6, 2), pretrain_n_iter=2, max_iter=5, random_state=0),
+    DBNAutoencoder((6, 2), code_units="binary", pretrain_n_iter=2, max_iter=5, random_state=0),
 ]
 
 

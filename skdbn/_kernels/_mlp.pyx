@@ -1,4 +1,5 @@
-"""Sigmoid MLP with a softmax output: forward pass and one training step.
+"""Feed-forward networks of sigmoid, linear and softmax layers: forward pass
+and one training step (softmax classifier, or reconstruction targets).
 
 Layer ``l`` has weights ``W[l]`` of shape (n_out, n_in), the layout of an
 RBM's ``components_``, so a pretrained DBN is copied in as it is. Products
@@ -16,10 +17,22 @@ from ._math cimport sigmoid
 from ._parallel cimport bound, effective_threads
 
 
-cdef void dense_sigmoid_part(const floating *A, const floating *W, const floating *b,
-                             floating *out, Py_ssize_t m, Py_ssize_t n_out,
-                             Py_ssize_t n_in, int part, int n_parts) noexcept nogil:
-    """Columns of block ``part`` of out = sigmoid(A W^T + b)."""
+# Activation of a layer's units: the ``kinds`` argument of the functions below.
+cdef enum:
+    SIGMOID = 0
+    LINEAR = 1
+    SOFTMAX = 2
+
+KIND_CODES = {"sigmoid": SIGMOID, "linear": LINEAR, "softmax": SOFTMAX}
+
+
+cdef void dense_part(const floating *A, const floating *W, const floating *b,
+                     const floating *noise, floating *out, Py_ssize_t m,
+                     Py_ssize_t n_out, Py_ssize_t n_in, int kind, int part,
+                     int n_parts) noexcept nogil:
+    """Columns of block ``part`` of out = f(A W^T + b + noise): f is the
+    sigmoid for SIGMOID units, the identity otherwise (softmax rows are
+    normalised afterwards); ``noise`` (m x n_out) may be NULL."""
     cdef Py_ssize_t lo = bound(n_out, n_parts, part)
     cdef Py_ssize_t hi = bound(n_out, n_parts, part + 1)
     cdef Py_ssize_t i, j
@@ -30,24 +43,15 @@ cdef void dense_sigmoid_part(const floating *A, const floating *W, const floatin
          out + lo, n_out)
     for i in range(m):
         row = out + i * n_out
-        for j in range(lo, hi):
-            row[j] = sigmoid(row[j] + b[j])
-
-
-cdef void logits_part(const floating *A, const floating *W, const floating *b,
-                      floating *out, Py_ssize_t m, Py_ssize_t n_out,
-                      Py_ssize_t n_in, int part, int n_parts) noexcept nogil:
-    """Columns of block ``part`` of out = A W^T + b."""
-    cdef Py_ssize_t lo = bound(n_out, n_parts, part)
-    cdef Py_ssize_t hi = bound(n_out, n_parts, part + 1)
-    cdef Py_ssize_t i, j
-    if hi <= lo:
-        return
-    gemm(False, True, m, hi - lo, n_in, 1, A, n_in, W + lo * n_in, n_in, 0,
-         out + lo, n_out)
-    for i in range(m):
-        for j in range(lo, hi):
-            out[i * n_out + j] += b[j]
+        if noise != NULL:
+            for j in range(lo, hi):
+                row[j] += noise[i * n_out + j]
+        if kind == SIGMOID:
+            for j in range(lo, hi):
+                row[j] = sigmoid(row[j] + b[j])
+        else:
+            for j in range(lo, hi):
+                row[j] += b[j]
 
 
 cdef void softmax_rows(floating *Z, Py_ssize_t i0, Py_ssize_t i1,
@@ -70,36 +74,54 @@ cdef void softmax_rows(floating *Z, Py_ssize_t i0, Py_ssize_t i1,
             row[j] = row[j] / total
 
 
+def default_kinds(Py_ssize_t n_layers):
+    """Kinds of the classifier: sigmoid hidden layers, a softmax output."""
+    kinds = np.full(n_layers, SIGMOID, dtype=np.int32)
+    kinds[n_layers - 1] = SOFTMAX
+    return kinds
+
+
 def forward(const floating[:, ::1] X, list weights, list biases, list acts,
-            int n_threads=1):
-    """acts[l + 1] = sigmoid(acts[l] W_l^T + b_l); the last layer is softmax.
+            int n_threads=1, const int[::1] kinds=None, list noise=None):
+    """acts[l + 1] = f_l(acts[l] W_l^T + b_l).
 
     ``acts[0]`` is ignored (``X`` is the input); ``acts[-1]`` receives the
-    class probabilities. Call with BLAS limited to one thread.
+    output. ``kinds[l]`` is the activation of layer ``l`` (``KIND_CODES``;
+    None: sigmoid hidden layers and a softmax output); ``noise[l]``, when
+    given and not None, is added to the input of layer ``l``'s units (the
+    Gaussian noise that drives binary codes). Call with BLAS limited to one
+    thread.
     """
     cdef Py_ssize_t m = X.shape[0], L = len(weights), l, n_out, n_in
     cdef const floating[:, ::1] W
     cdef const floating[::1] b
+    cdef const floating[:, ::1] N
     cdef floating[:, ::1] A_out
     cdef const floating *a_ptr = &X[0, 0]
-    cdef int t, nt
+    cdef const floating *n_ptr
+    cdef int t, nt, kind
     if m == 0:
         return
+    if kinds is None:
+        kinds = default_kinds(L)
+    if kinds.shape[0] != L:
+        raise ValueError("forward: kinds needs one entry per layer")
     for l in range(L):
         W = weights[l]
         b = biases[l]
         A_out = acts[l + 1]
+        kind = kinds[l]
+        n_ptr = NULL
+        if noise is not None and noise[l] is not None:
+            N = noise[l]
+            n_ptr = &N[0, 0]
         n_out, n_in = W.shape[0], W.shape[1]
         nt = effective_threads(n_threads, m, n_out, n_in)
         with nogil:
             for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-                if l < L - 1:
-                    dense_sigmoid_part(a_ptr, &W[0, 0], &b[0], &A_out[0, 0], m,
-                                       n_out, n_in, t, nt)
-                else:
-                    logits_part(a_ptr, &W[0, 0], &b[0], &A_out[0, 0], m, n_out,
-                                n_in, t, nt)
-            if l == L - 1:
+                dense_part(a_ptr, &W[0, 0], &b[0], n_ptr, &A_out[0, 0], m, n_out,
+                           n_in, kind, t, nt)
+            if kind == SOFTMAX:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     softmax_rows(&A_out[0, 0], bound(m, nt, t), bound(m, nt, t + 1),
                                  n_out)
@@ -108,9 +130,11 @@ def forward(const floating[:, ::1] X, list weights, list biases, list acts,
 
 cdef void backprop_delta_part(const floating *D, const floating *W, const floating *A,
                               floating *out, Py_ssize_t m, Py_ssize_t n_out,
-                              Py_ssize_t n_in, int part, int n_parts) noexcept nogil:
+                              Py_ssize_t n_in, bint linear, int part,
+                              int n_parts) noexcept nogil:
     """Columns of block ``part`` of out = (D W) * A * (1 - A): the delta of a
-    sigmoid layer with activations A (m x n_in) from the delta D above it."""
+    sigmoid layer with activations A (m x n_in) from the delta D above it;
+    out = D W for a linear layer."""
     cdef Py_ssize_t lo = bound(n_in, n_parts, part)
     cdef Py_ssize_t hi = bound(n_in, n_parts, part + 1)
     cdef Py_ssize_t i, j
@@ -118,6 +142,8 @@ cdef void backprop_delta_part(const floating *D, const floating *W, const floati
     if hi <= lo:
         return
     gemm(False, False, m, hi - lo, n_out, 1, D, n_out, W + lo, n_in, 0, out + lo, n_in)
+    if linear:
+        return
     for i in range(m):
         for j in range(lo, hi):
             a = A[i * n_in + j]
@@ -172,6 +198,47 @@ cdef double delta_from_probs(floating *P, Py_ssize_t m, Py_ssize_t k,
     return loss
 
 
+cdef double delta_from_targets(floating *P, const floating *T, Py_ssize_t m,
+                               Py_ssize_t k, bint sigmoid_out, const floating *w,
+                               double total) noexcept nogil:
+    """P <- (P - T) * w_i / total in place; returns the loss summed over the
+    features and the rows (weights w_i, 1 if ``w`` is NULL): the
+    cross-entropy of sigmoid outputs against targets in [0, 1], or half the
+    squared error of linear outputs. Both losses have the gradient P - T
+    with respect to the output units' input."""
+    cdef Py_ssize_t i, j
+    cdef double loss = 0, row_loss, wi = 1, p, t
+    cdef floating scale
+    for i in range(m):
+        if w != NULL:
+            wi = w[i]
+        row_loss = 0
+        for j in range(k):
+            p = P[i * k + j]
+            t = T[i * k + j]
+            if sigmoid_out:
+                row_loss -= (t * log(p if p > 1e-300 else 1e-300)
+                             + (1 - t) * log(1 - p if 1 - p > 1e-300 else 1e-300))
+            else:
+                row_loss += 0.5 * (p - t) * (p - t)
+        loss += wi * row_loss
+        scale = wi / total
+        for j in range(k):
+            P[i * k + j] = (P[i * k + j] - T[i * k + j]) * scale
+    return loss
+
+
+cdef double weight_total(const floating[::1] sample_weight, Py_ssize_t m) except -1:
+    if sample_weight is None:
+        return m
+    if sample_weight.shape[0] != m:
+        raise ValueError("train_step: sample_weight does not match X")
+    total = np.sum(sample_weight, dtype=np.float64)
+    if not total > 0:
+        raise ValueError("train_step: the weights of a minibatch sum to 0")
+    return total
+
+
 def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list biases,
                list state1, list state2, list bias_state1, list bias_state2,
                list acts, list deltas, list grads, bint adam=False,
@@ -210,33 +277,81 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
     loss : float
         Mean cross-entropy of the minibatch (weighted), before the update.
     """
+    cdef Py_ssize_t m = X.shape[0], L = len(weights)
+    cdef floating[:, ::1] D
+    cdef const floating *w = NULL if sample_weight is None else &sample_weight[0]
+    cdef double total = weight_total(sample_weight, m)
+    cdef double loss
+    kinds = default_kinds(L)
+    forward(X, weights, biases, acts, n_threads, kinds)
+    # The output delta (P - Y) / m replaces the probabilities in acts[L].
+    D = acts[L]
+    with nogil:
+        loss = delta_from_probs(&D[0, 0], m, D.shape[1], &y[0], w, total)
+    backward(X, weights, biases, state1, state2, bias_state1, bias_state2, acts,
+             deltas, grads, kinds, adam, learning_rate, momentum, alpha / total, beta1,
+             beta2, epsilon, step, n_threads)
+    return loss / total
+
+
+def reconstruction_step(const floating[:, ::1] X, const floating[:, ::1] T,
+                        list weights, list biases, list state1, list state2,
+                        list bias_state1, list bias_state2, list acts, list deltas,
+                        list grads, const int[::1] kinds, list noise=None,
+                        bint adam=False, double learning_rate=0.1,
+                        double momentum=0.9, double alpha=0.0, double beta1=0.9,
+                        double beta2=0.999, double epsilon=1e-8, int step=1,
+                        int n_threads=1, const floating[::1] sample_weight=None):
+    """One minibatch of backprop towards real-valued targets ``T``.
+
+    As :func:`train_step`, with the layers' activations given by ``kinds``
+    and ``noise`` as in :func:`forward`. A sigmoid output layer is trained
+    by cross-entropy (targets in [0, 1]), a linear one by half the squared
+    error. Returns the loss summed over the features, mean over the rows
+    (weighted), before the update.
+    """
+    cdef Py_ssize_t m = X.shape[0], L = len(weights)
+    cdef floating[:, ::1] D
+    cdef const floating *w = NULL if sample_weight is None else &sample_weight[0]
+    cdef double total = weight_total(sample_weight, m)
+    cdef double loss
+    cdef bint sigmoid_out = kinds[L - 1] == SIGMOID
+    if kinds[L - 1] == SOFTMAX:
+        raise ValueError("reconstruction_step: the output layer must be sigmoid or linear")
+    if T.shape[0] != m or T.shape[1] != (<object> weights[L - 1]).shape[0]:
+        raise ValueError("reconstruction_step: T does not match the output layer")
+    forward(X, weights, biases, acts, n_threads, kinds, noise)
+    D = acts[L]
+    with nogil:
+        loss = delta_from_targets(&D[0, 0], &T[0, 0], m, D.shape[1], sigmoid_out, w,
+                                  total)
+    backward(X, weights, biases, state1, state2, bias_state1, bias_state2, acts,
+             deltas, grads, kinds, adam, learning_rate, momentum, alpha / total, beta1,
+             beta2, epsilon, step, n_threads)
+    return loss / total
+
+
+def backward(const floating[:, ::1] X, list weights, list biases, list state1,
+             list state2, list bias_state1, list bias_state2, list acts, list deltas,
+             list grads, const int[::1] kinds, bint adam, double learning_rate,
+             double momentum, double decay, double beta1, double beta2,
+             double epsilon, int step, int n_threads):
+    """Backpropagate the output delta held in ``acts[L]`` and update every
+    layer (the arguments of :func:`train_step`; ``decay`` is the L2
+    coefficient of the gradient)."""
     cdef Py_ssize_t m = X.shape[0], L = len(weights), l, n_out, n_in, j
-    cdef floating[:, ::1] W, G, S1, S2, A_prev, A_out, D, D_prev
+    cdef floating[:, ::1] W, G, S1, S2, A_prev, D, D_prev
     cdef floating[::1] b, bs1, bs2
     cdef floating[::1] ones = np.ones(m, dtype=np.asarray(X).dtype)
     cdef floating[::1] gb
     cdef const floating *a_ptr
     cdef int t, nt
-    cdef double loss = 0
-    cdef const floating *w = NULL
-    cdef double total = m
-    if sample_weight is not None:
-        if sample_weight.shape[0] != m:
-            raise ValueError("train_step: sample_weight does not match X")
-        w = &sample_weight[0]
-        total = np.sum(sample_weight, dtype=np.float64)
-        if not total > 0:
-            raise ValueError("train_step: the weights of a minibatch sum to 0")
-    cdef floating lr = learning_rate, mom = momentum, decay = alpha / total
+    cdef floating lr = learning_rate, mom = momentum, dec = decay
     cdef floating b1 = beta1, b2 = beta2, eps = epsilon
+    cdef bint linear
     if adam:
         lr = learning_rate * sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
-    forward(X, weights, biases, acts, n_threads)
-
-    # The output delta (P - Y) / m replaces the probabilities in acts[L].
     D = acts[L]
-    with nogil:
-        loss = delta_from_probs(&D[0, 0], m, D.shape[1], &y[0], w, total)
     for l in range(L - 1, -1, -1):
         W = weights[l]
         b = biases[l]
@@ -257,15 +372,16 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
             A_prev = acts[l]
             D_prev = deltas[l]
             a_ptr = &A_prev[0, 0]
+            linear = kinds[l - 1] == LINEAR
             with nogil:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     backprop_delta_part(&D[0, 0], &W[0, 0], &A_prev[0, 0],
-                                        &D_prev[0, 0], m, n_out, n_in, t, nt)
+                                        &D_prev[0, 0], m, n_out, n_in, linear, t, nt)
         with nogil:
             weighted_row_sum(m, n_out, &D[0, 0], n_out, &ones[0], &gb[0])
             for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                 update_rows(&W[0, 0], &G[0, 0], &S1[0, 0], &S2[0, 0], &D[0, 0],
-                            a_ptr, m, n_out, n_in, t, nt, adam, lr, mom, decay,
+                            a_ptr, m, n_out, n_in, t, nt, adam, lr, mom, dec,
                             b1, b2, eps)
             for j in range(n_out):
                 if adam:
@@ -275,4 +391,3 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
                 else:
                     bs1[j] = mom * bs1[j] - lr * gb[j]
                     b[j] = b[j] + bs1[j]
-    return loss / total
