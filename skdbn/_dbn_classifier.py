@@ -439,7 +439,14 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
             data = rbm.transform(data)
         if sp.issparse(data):
             data = data.toarray()
-        return np.ascontiguousarray(data, dtype=self.rbms_[-1].components_.dtype)
+        with np.errstate(over="ignore"):
+            data = np.ascontiguousarray(data, dtype=self.rbms_[-1].components_.dtype)
+        if not np.all(np.isfinite(data)):
+            raise ValueError(
+                "The free energies of X overflow: X has values too large for this model "
+                "(its inputs are expected in [0, 1])."
+            )
+        return data
 
     def _label_inputs(self, H):
         """Per chunk of rows: the top hidden units' input from the features,
@@ -514,7 +521,8 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_samples,)
             Predicted labels.
         """
-        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+        log_proba = self.predict_log_proba(X)
+        return self.classes_[np.argmax(log_proba, axis=1)]
 
     def transform(self, X):
         """Top features: ``E[h_top | x]`` with the label marginalised.
