@@ -140,7 +140,7 @@ class DBNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     >>> rng = np.random.RandomState(0)
     >>> y = np.arange(60) % 2
     >>> X = (rng.uniform(size=(60, 16)) < 0.2 + 0.6 * y[:, None]).astype(np.float32)
-    >>> clf = DBNClassifier(hidden_layer_sizes=(8, 16), n_iter=5, random_state=0)
+    >>> clf = DBNClassifier(hidden_layer_sizes=(16,), n_iter=20, random_state=0)
     >>> clf.fit(X, y).score(X, y) > 0.9
     True
     >>> clf.sample(2, y=1, n_gibbs=10, random_state=0).shape
