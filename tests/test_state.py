@@ -8,6 +8,7 @@ from numpy.testing import assert_array_equal
 
 from skdbn import BernoulliRBM, GaussianBernoulliRBM
 from skdbn import _streams
+from skdbn._kernels import _cd
 from skdbn._state import CDParams, RBMState, blocks, momentum_at, train_epochs
 
 DTYPES = [np.float32, np.float64]
@@ -136,6 +137,9 @@ def test_cd_params_follow_the_estimator():
     params = CDParams.of(GaussianBernoulliRBM(sigma=2.0, sigma_learning_rate=0.2))
     assert params.sigma_learning_rate == 0.0 and not params.learn_sigma
     assert CDParams.of(BernoulliRBM(centering=True)).centering
+    params = CDParams.of(BernoulliRBM(hidden_units="nrelu", softmax_groups=[(0, 3)]))
+    assert params.hidden_unit == _cd.UNIT_CODES["nrelu"]
+    assert_array_equal(params.groups, [[0, 3]])
 
 
 def test_stream_numbers_are_distinct_within_a_key():
