@@ -160,7 +160,11 @@ def log_partition_exact(rbm, n_jobs=None):
 
     Sums analytically over one layer and enumerates the other: the smaller
     one for Bernoulli visibles, the hidden one for Gaussian visibles (whose
-    integral over ``v`` is Gaussian). Practical up to 25 enumerated units.
+    integral over ``v`` is Gaussian). Gaussian hidden units are integrated
+    in closed form: the visibles are enumerated, or with Gaussian visibles
+    too ``log Z`` is one Gaussian integral (finite only while ``I - W^T W``
+    is positive definite). Practical up to 25 enumerated units. Models with
+    NReLU hidden units or softmax visible groups are refused.
 
     Parameters
     ----------

@@ -168,10 +168,24 @@ def test_divergence_is_an_error_and_the_next_fit_works():
         assert np.all(np.isfinite(rbm.components_)) and backend._workers is not None
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("hidden_units", ["gaussian", "nrelu"])
+def test_real_valued_hidden_units_agree_within_rounding(backend, strategy, hidden_units):
+    # The workers draw the same hidden samples (real values, sent unpacked).
+    X = binary_data(seed=2)
+    params = dict(n_components=20, n_iter=2, batch_size=30, learning_rate=0.01,
+                  persistent=False, hidden_units=hidden_units, random_state=0, n_jobs=1)
+    single = BernoulliRBM(**params).fit(X)
+    backend.strategy = strategy
+    assert_same_model(BernoulliRBM(**params).fit(X), single, rtol=1e-9, atol=1e-12)
+
+
 def test_unsupported_options_are_refused(backend):
     X = binary_data(n=60, d=8)
     with pytest.raises(ValueError, match="sparsity_cost"):
         BernoulliRBM(n_components=4, sparsity_cost=0.1).fit(X)
+    with pytest.raises(ValueError, match="softmax_groups"):
+        BernoulliRBM(n_components=4, softmax_groups=[(0, 3)]).fit(X)
     with pytest.raises(ValueError, match="strategy"):
         DistributedFit(strategy="ring").fit(BernoulliRBM(), X)
 
