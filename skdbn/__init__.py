@@ -3,6 +3,7 @@
 from . import metrics
 from ._autoencoder import DBNAutoencoder
 from ._dbn import DBNTransformer
+from ._dbn_classifier import DBNClassifier
 from ._mlp import PretrainedMLPClassifier
 from ._patches import merge_patch_rbms
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
@@ -15,6 +16,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "BernoulliRBM",
     "DBNAutoencoder",
+    "DBNClassifier",
     "DBNTransformer",
     "DistributedFit",
     "GaussianBernoulliRBM",

@@ -5,6 +5,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skdbn import (
     BernoulliRBM,
     DBNAutoencoder,
+    DBNClassifier,
     DBNTransformer,
     GaussianBernoulliRBM,
     PretrainedMLPClassifier,
@@ -35,6 +36,7 @@ ESTIMATORS = [
     DBNTransformer(hidden_layer_sizes=(6, 4), n_iter=2, up_down_iter=2, random_state=0),
     DBNTransformer(hidden_layer_sizes=(6, 4), n_iter=2, hidden_units=["bernoulli", "gaussian"],
                    up_down_iter=2, random_state=0),
+    DBNClassifier(hidden_layer_sizes=(6, 8), n_iter=2, up_down_iter=2, random_state=0),
     PretrainedMLPClassifier(
         dbn=DBNTransformer(hidden_layer_sizes=(8,), n_iter=2), max_iter=5,
         solver="sgd", learning_rate_init=0.1, early_stopping=False, random_state=0,
