@@ -286,7 +286,7 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 f"{'gaussian' if self.code_units == 'linear' else 'bernoulli'}] or change "
                 "code_units."
             )
-        gaussian_bottom = dbn.rbms_[0]._sigma.size > 0
+        gaussian_bottom = dbn.rbms_[0].state_.sigma.size > 0
         if gaussian_bottom != (self.visible_units == "gaussian"):
             raise ValueError(
                 f"visible_units={self.visible_units!r} does not match the given dbn's "
@@ -316,7 +316,7 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 self.dbn_.generative_intercepts_[layer]
             coefs.append(np.ascontiguousarray(W.T, dtype=dtype))
             intercepts.append(np.array(b, dtype=dtype))
-        sigma = rbms[0]._sigma
+        sigma = rbms[0].state_.sigma
         if sigma.size:
             # The network takes and returns raw v: fold 1/sigma into the
             # first weights and sigma into the output weights (the RBM's

@@ -141,7 +141,7 @@ def test_unrolled_gaussian_visibles_take_raw_data(digits, sigma):
     X = StandardScaler().fit_transform(digits[0])
     dbn = DBNTransformer((24, 6), visible_units="gaussian", sigma=sigma, learning_rate=0.01,
                          n_iter=2, random_state=0).fit(X)
-    assert np.ptp(dbn.rbms_[0]._sigma) > 0 or dbn.rbms_[0]._sigma[0] == 2.0
+    assert np.ptp(dbn.rbms_[0].state_.sigma) > 0 or dbn.rbms_[0].state_.sigma[0] == 2.0
     ae = DBNAutoencoder(dbn=dbn, visible_units="gaussian", code_units="binary",
                         max_iter=0).fit(X)
     codes = ae.transform(X)
