@@ -49,6 +49,23 @@ class _BackpropMixin:
     networks: ``coefs_`` / ``intercepts_`` are trained by ``_train_batch``
     (one kernel step per minibatch) and scored by ``_validation_score``."""
 
+    # The fine-tuning parameters, the same for every network trained here.
+    _fine_tune_constraints = {
+        "solver": [StrOptions({"sgd", "adam"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+    }
+
     _estimator_type_name = "estimator"
 
     def _max_loss(self, X):
@@ -289,19 +306,7 @@ class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
         "dbn": [None, HasMethods(["fit", "transform"])],
         "hidden_layer_sizes": [list, tuple],
         "logistic_C": [Interval(Real, 0, None, closed="neither")],
-        "solver": [StrOptions({"sgd", "adam"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        **_BackpropMixin._fine_tune_constraints,
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "n_jobs": [None, Integral],

@@ -41,6 +41,12 @@ _PICKLED_STATE = ("components_", "intercept_visible_", "intercept_hidden_", "_si
                   "_hidden_mean", "_hidden_offsets", "_n_inference_calls")
 
 
+def _state_array(name):
+    """A fitted attribute that reads and writes the state's array ``name``."""
+    return property(lambda self: getattr(self._state, name),
+                    lambda self, value: setattr(self._state, name, value))
+
+
 class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared training loop and inference of the RBM estimators.
 
@@ -225,37 +231,10 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         sigma, increments, chains and the seed of the random streams."""
         return self._state
 
-    @property
-    def components_(self):
-        return self._state.components
-
-    @components_.setter
-    def components_(self, value):
-        self._state.components = value
-
-    @property
-    def intercept_hidden_(self):
-        return self._state.intercept_hidden
-
-    @intercept_hidden_.setter
-    def intercept_hidden_(self, value):
-        self._state.intercept_hidden = value
-
-    @property
-    def intercept_visible_(self):
-        return self._state.intercept_visible
-
-    @intercept_visible_.setter
-    def intercept_visible_(self, value):
-        self._state.intercept_visible = value
-
-    @property
-    def h_samples_(self):
-        return self._state.chains
-
-    @h_samples_.setter
-    def h_samples_(self, value):
-        self._state.chains = value
+    components_ = _state_array("components")
+    intercept_hidden_ = _state_array("intercept_hidden")
+    intercept_visible_ = _state_array("intercept_visible")
+    h_samples_ = _state_array("chains")
 
     def __setstate__(self, state):
         if "components_" in state and "_state" not in state:
