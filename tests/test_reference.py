@@ -8,8 +8,17 @@ merging, and DistributedFit with two workers and both strategies. They were
 recorded by ``tests/reference/record.py`` before the engine was
 restructured; a change that alters any of them must re-record them on
 purpose and say why.
+
+Bit for bit holds in the environment the fixture was recorded in (the same
+BLAS build and kernel, CPU variant of the CD kernels, numpy and scipy; see
+``record.environment``). Elsewhere the BLAS sums in another order, so the
+models are compared to the rounding that order explains: within 5e-3 (float32)
+or 1e-9 (float64) of each array's largest magnitude. With numpy 1.25 and
+scipy 1.11 (another OpenBLAS) the largest difference measured was 6.2e-4 for
+float32, in a momentum increment, and 4.6e-13 for float64.
 """
 
+import json
 import os
 import sys
 import warnings
@@ -22,11 +31,27 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ref
 import record  # noqa: E402
 
 REFERENCE = np.load(record.FIXTURE)
+SAME_ENVIRONMENT = (json.loads(str(REFERENCE[record.ENVIRONMENT_KEY]))
+                    == record.environment())
+# Of each array's largest magnitude, when the environment differs (see above),
+# by the dtype of the model (a float32 model's errors are float64 sums of
+# float32 terms).
+SCALED_TOLERANCE = {"f32": 5e-3, "f64": 1e-9}
 
 
 def expected(name):
     prefix = name + "/"
     return {k[len(prefix):]: REFERENCE[k] for k in REFERENCE.files if k.startswith(prefix)}
+
+
+def assert_same_array(value, want, model_dtype, err_msg):
+    if SAME_ENVIRONMENT or want.dtype.kind != "f":
+        assert_array_equal(value, want, err_msg=err_msg, strict=True)
+        return
+    assert value.shape == want.shape, err_msg
+    scale = float(np.max(np.abs(want))) if want.size else 0.0
+    atol = SCALED_TOLERANCE[model_dtype] * scale
+    np.testing.assert_allclose(value, want, rtol=0, atol=atol, err_msg=err_msg)
 
 
 def assert_same_arrays(name, got):
@@ -35,7 +60,7 @@ def assert_same_arrays(name, got):
     assert sorted(got) == sorted(want)
     for key, value in want.items():
         assert got[key].dtype == value.dtype, f"{name}/{key}"
-        assert_array_equal(got[key], value, err_msg=f"{name}/{key}", strict=True)
+        assert_same_array(got[key], value, name.rsplit("_", 1)[-1], err_msg=f"{name}/{key}")
 
 
 @pytest.mark.parametrize("name, case", record.local_cases(), ids=lambda x: x
@@ -61,4 +86,5 @@ def test_distributed_models_are_unchanged(backend, name, case):
 
 def test_every_recorded_case_is_checked():
     names = {n for n, _ in record.local_cases() + record.distributed_cases()}
-    assert {k.split("/")[0] for k in REFERENCE.files} == names
+    assert {k.split("/")[0] for k in REFERENCE.files
+            if k != record.ENVIRONMENT_KEY} == names

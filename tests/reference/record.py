@@ -19,7 +19,9 @@ local workers once, shared by all of them.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import json
 import os
+import platform
 import sys
 
 import numpy as np
@@ -27,6 +29,25 @@ import numpy as np
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference.npz")
 
 DTYPES = {"f32": np.float32, "f64": np.float64}
+
+# The key under which the fixture keeps the environment it was recorded in.
+ENVIRONMENT_KEY = "__environment__"
+
+
+def environment():
+    """What decides the rounding of every result, besides skdbn's own code:
+    the BLAS libraries (build, version, kernel), the CD kernels' CPU variant,
+    numpy, scipy and the processor architecture. Bit-for-bit equality is only
+    defined between runs that agree on all of it."""
+    import scipy
+    from threadpoolctl import threadpool_info
+
+    from skdbn._kernels import cd_variant
+
+    blas = sorted(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
+                  for i in threadpool_info() if i.get("user_api") == "blas")
+    return {"numpy": np.__version__, "scipy": scipy.__version__, "blas": blas,
+            "cd_variant": cd_variant(), "machine": platform.machine()}
 
 
 def binary_data(dtype, n=48, d=12, seed=0):
@@ -241,7 +262,8 @@ def record():
         with distributed_backend() as backend:
             for name, case in distributed_cases():
                 arrays |= {f"{name}/{k}": v for k, v in case(backend).items()}
-    np.savez_compressed(FIXTURE, **arrays)
+    np.savez_compressed(FIXTURE, **arrays,
+                        **{ENVIRONMENT_KEY: np.array(json.dumps(environment()))})
     return arrays
 
 
