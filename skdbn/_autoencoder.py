@@ -17,7 +17,7 @@ from ._kernels import _mlp
 from ._mlp import _CHUNK_ROWS, _MAX_LOSS, _BackpropMixin
 from .utils._atomic import atomic_fit
 from .utils._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
-from .utils._threads import single_threaded_blas
+from .utils._threads import kernel_threads
 from .utils._validation import check_dtype_range
 
 _SIGMOID, _LINEAR = _mlp.KIND_CODES["sigmoid"], _mlp.KIND_CODES["linear"]
@@ -349,6 +349,51 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             The fitted autoencoder.
         """
         warm = self.warm_start and hasattr(self, "coefs_")
+        X, rng = self._start(X, warm)
+        if self.early_stopping and self.max_iter != 0 and X.shape[0] >= 2:
+            X_train, X_val = train_test_split(
+                X, test_size=self.validation_fraction,
+                random_state=rng.randint(np.iinfo(np.int32).max))
+        else:
+            X_train, X_val = X, None
+        self._fine_tune(X_train, None, X_val, None, rng)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    @atomic_fit(fresh=True)
+    def partial_fit(self, X, y=None):
+        """One epoch of fine-tuning on a chunk of data.
+
+        The first call unrolls the DBN: the given fitted ``dbn``, or one
+        pretrained on this first chunk. Every call then runs one pass of
+        backpropagation over ``X``, continuing the optimiser's state (Adam's
+        moments, SGD's velocities) from the previous call, as
+        scikit-learn's ``MLPRegressor.partial_fit`` does. Early stopping
+        does not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The partially fitted autoencoder.
+        """
+        X, rng = self._start(X, hasattr(self, "coefs_"))
+        if isinstance(self.random_state, Integral):
+            # A new minibatch order per call: the seed's, offset by the epoch.
+            rng = np.random.RandomState([self.random_state, self.n_iter_])
+        self._fine_tune(X, None, None, None, rng, n_epochs=1, keep_solver_state=True)
+        return self
+
+    def _start(self, X, warm):
+        """Validated ``X`` in the network's dtype and the fit's random state;
+        a warm start copies the fitted arrays, a cold one pretrains and
+        unrolls."""
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=not warm)
         rng = check_random_state(self.random_state)
         if warm:
@@ -365,15 +410,7 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             self._solver_state = None
         dtype = self.coefs_[0].dtype
         check_dtype_range(X, dtype)
-        X = X.astype(dtype, copy=False)
-        if self.early_stopping and self.max_iter != 0 and X.shape[0] >= 2:
-            X_train, X_val = train_test_split(
-                X, test_size=self.validation_fraction,
-                random_state=rng.randint(np.iinfo(np.int32).max))
-        else:
-            X_train, X_val = X, None
-        self._fine_tune(X_train, None, X_val, None, rng)
-        return self
+        return X.astype(dtype, copy=False), rng
 
     def _train_batch(self, X, y, arrays, options, rng):
         noise = None
@@ -437,8 +474,8 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             Linear codes, or 0/1 codes for ``code_units="binary"``.
         """
         X = self._validate(X)
-        with single_threaded_blas():
-            return self._encode(X, self._n_threads())
+        with kernel_threads(self.n_jobs) as n_threads:
+            return self._encode(X, n_threads)
 
     def inverse_transform(self, X):
         """Reconstructions from codes: the decoder's output.
@@ -461,8 +498,8 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 f"X has shape {codes.shape}; inverse_transform expects "
                 f"(n_samples, {self._n_features_out}) codes."
             )
-        with single_threaded_blas():
-            return self._decode(codes, self._n_threads())
+        with kernel_threads(self.n_jobs) as n_threads:
+            return self._decode(codes, n_threads)
 
     def score(self, X, y=None):
         """Minus the mean squared reconstruction error.
@@ -483,5 +520,5 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             ``-mean(sum((inverse_transform(transform(X)) - X) ** 2, axis=1))``.
         """
         X = self._validate(X)
-        with single_threaded_blas():
-            return -float(np.mean(self._squared_errors(X, self._n_threads())))
+        with kernel_threads(self.n_jobs) as n_threads:
+            return -float(np.mean(self._squared_errors(X, n_threads)))

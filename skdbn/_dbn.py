@@ -14,8 +14,9 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from . import _streams
 from ._kernels import _cd
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
-from ._state import CDParams, train_epochs
+from ._state import CDParams, hidden_unit_code, train_epochs
 from .utils._atomic import atomic_fit
+from .utils._threads import kernel_threads
 from .utils._compat import (
     Interval,
     InvalidParameterError,
@@ -426,7 +427,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                       f"time = {time.perf_counter() - begin:.2f}s")
 
         # Overflow is detected after each epoch and reported as divergence.
-        with top._kernel_threads() as n_threads, np.errstate(over="ignore", invalid="ignore"):
+        with kernel_threads(top.n_jobs) as n_threads, np.errstate(over="ignore", invalid="ignore"):
             train_epochs(X, self.up_down_iter, seed=seed, first_epoch=0,
                          batch_size=batch_size, begin_epoch=begin_epoch, step=step,
                          end_epoch=end_epoch)
@@ -447,7 +448,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             samples = np.empty_like(probs)
             _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
                                      samples=samples, key=key, stream=_streams.up_pass(layer),
-                                     n_threads=n_threads, hidden_unit=rbm._hidden_unit())
+                                     n_threads=n_threads, hidden_unit=hidden_unit_code(rbm))
             states.append(samples)
         return states
 
@@ -500,7 +501,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             u = np.ascontiguousarray(u)
             q = np.empty_like(sleep[layer + 1])
             _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, q,
-                                     n_threads=n_threads, hidden_unit=rbm._hidden_unit())
+                                     n_threads=n_threads, hidden_unit=hidden_unit_code(rbm))
             q = sleep[layer + 1] - q
             rbm.intercept_hidden_ += alpha * q.sum(axis=0)
             _cd.add_outer(rbm.components_, q, u, alpha, n_threads)
@@ -550,7 +551,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"X has shape {data.shape}; inverse_transform expects "
                 f"(n_samples, {top.n_components}) top-layer activations."
             )
-        with top._kernel_threads() as n_threads:
+        with kernel_threads(top.n_jobs) as n_threads:
             data = top._visible_from_hidden(data, n_threads)
             for layer in reversed(range(len(self.rbms_) - 1)):
                 out = np.empty((data.shape[0], self.generative_components_[layer].shape[1]),
@@ -592,7 +593,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         v = np.empty((n_samples, n_visible), dtype)
         h = np.empty((n_samples, n_hidden), dtype)
         p = np.empty_like(h)
-        with top._kernel_threads() as n_threads:
+        with kernel_threads(top.n_jobs) as n_threads:
             # Start from the hidden units' prior mode of each chain: random
             # binary hidden states.
             h[:] = _streams.initial_hidden(seed, h.shape)
@@ -605,7 +606,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 _cd.hidden_given_visible(u, top.components_, top.intercept_hidden_, p,
                                          samples=h, key=key, stream=_streams.GIBBS_HIDDEN,
                                          n_threads=n_threads,
-                                         hidden_unit=top._hidden_unit())
+                                         hidden_unit=hidden_unit_code(top))
             # Top-down pass: binary samples of every hidden layer, the mean
             # of the visible layer.
             n_layers = len(self.rbms_)

@@ -19,6 +19,7 @@ from ._kernels import _cd
 from ._rbm import BernoulliRBM
 from ._state import CDParams, train_epochs
 from .utils._atomic import atomic_fit
+from .utils._threads import kernel_threads
 from .utils._compat import (
     Interval,
     InvalidParameterError,
@@ -372,7 +373,7 @@ class DBNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                       f"reconstruction error = {error:.4f}, "
                       f"time = {time.perf_counter() - begin:.2f}s")
 
-        with top._kernel_threads() as n_threads, np.errstate(over="ignore", invalid="ignore"):
+        with kernel_threads(top.n_jobs) as n_threads, np.errstate(over="ignore", invalid="ignore"):
             train_epochs(data, self.up_down_iter, seed=seed, first_epoch=0,
                          batch_size=batch_size, begin_epoch=begin_epoch, step=step,
                          end_epoch=end_epoch)
@@ -595,7 +596,7 @@ class DBNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         v = np.empty((n_samples, n_visible), dtype)
         p = np.empty((n_samples, n_hidden), dtype)
         h = _streams.initial_hidden(seed, p.shape).astype(dtype)
-        with top._kernel_threads() as n_threads:
+        with kernel_threads(top.n_jobs) as n_threads:
             for step in range(n_gibbs):
                 key = _streams.minibatch_key(seed, _streams.SAMPLE_CHAIN_EPOCH, step)
                 _cd.visible_given_hidden(h, top.components_, top.intercept_visible_, sigma, v,

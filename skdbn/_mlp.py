@@ -24,11 +24,10 @@ from .utils._compat import (
     StrOptions,
     _check_sample_weight,
     _fit_context,
-    _openmp_effective_n_threads,
     validate_data,
 )
 from .utils._atomic import atomic_fit
-from .utils._threads import single_threaded_blas
+from .utils._threads import kernel_threads
 from .utils._validation import check_dtype_range
 
 _CHUNK_ROWS = 4096
@@ -96,17 +95,17 @@ class _BackpropMixin:
                 dbn.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
             return dbn.fit(X)
 
-    def _n_threads(self):
-        return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
-
     def _scratch(self, m, dtype):
         sizes = [W.shape[0] for W in self.coefs_]
         return [None] + [np.empty((m, n), dtype) for n in sizes]
 
-    def _fine_tune(self, X, y, X_val, y_val, rng, w=None, w_val=None):
+    def _fine_tune(self, X, y, X_val, y_val, rng, w=None, w_val=None, n_epochs=None,
+                   keep_solver_state=None):
         """Backprop epochs; ``y``: targets or None, ``w``: training weights
         (None: all 1), ``w_val``: validation weights. Early stopping keeps
-        the weights of the best ``_validation_score``."""
+        the weights of the best ``_validation_score``. ``n_epochs``
+        overrides ``max_iter``; the optimiser state is kept for the next
+        call when ``keep_solver_state`` (default: ``warm_start``)."""
         dtype = self.coefs_[0].dtype
         adam = self.solver == "adam"
         solver_state = getattr(self, "_solver_state", None)
@@ -127,10 +126,11 @@ class _BackpropMixin:
         n_samples = X.shape[0]
         batch_size = min(self.batch_size, n_samples)
         acts, deltas = self._scratch(batch_size, dtype), self._scratch(batch_size, dtype)
-        n_threads = self._n_threads()
         best, best_params, stall = -np.inf, None, 0
-        with single_threaded_blas():
-            for epoch in range(self._max_iter(n_samples, batch_size)):
+        with kernel_threads(self.n_jobs) as n_threads:
+            if n_epochs is None:
+                n_epochs = self._max_iter(n_samples, batch_size)
+            for epoch in range(n_epochs):
                 begin = time.perf_counter()
                 order = rng.permutation(n_samples)
                 loss = total = 0.0
@@ -186,7 +186,9 @@ class _BackpropMixin:
         if best_params is not None:
             self.coefs_, self.intercepts_ = best_params
             self.best_validation_score_ = best
-        if getattr(self, "warm_start", False):
+        if keep_solver_state is None:
+            keep_solver_state = getattr(self, "warm_start", False)
+        if keep_solver_state:
             self._solver_state = (self.solver, step, state1, state2, bstate1, bstate2)
 
 
@@ -490,8 +492,8 @@ class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         check_dtype_range(X, self.coefs_[0].dtype)
-        with single_threaded_blas():
-            return self._forward(X, self._n_threads())
+        with kernel_threads(self.n_jobs) as n_threads:
+            return self._forward(X, n_threads)
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`.

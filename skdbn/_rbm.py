@@ -8,7 +8,6 @@ per-minibatch math runs in :mod:`skdbn._kernels._cd`.
 
 import time
 import warnings
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,17 +18,24 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _streams
 from ._kernels import _cd
-from ._state import SIGMA_MIN, CDParams, RBMState, momentum_at, train_epochs
+from ._state import (
+    SIGMA_MIN,
+    CDParams,
+    RBMState,
+    hidden_unit_code,
+    momentum_at,
+    softmax_groups_array,
+    train_epochs,
+)
 from .distributed._backend import active_backend
 from .utils._compat import (
     Interval,
     StrOptions,
     _fit_context,
-    _openmp_effective_n_threads,
     validate_data,
 )
 from .utils._atomic import atomic_fit
-from .utils._threads import single_threaded_blas
+from .utils._threads import kernel_threads
 from .utils._validation import check_dtype_range
 
 # Rows per block in transform-like methods: bounds the scratch memory of a
@@ -111,33 +117,6 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}.")
         return dtype
-
-    def _n_threads(self):
-        if self.n_jobs == 0:
-            raise ValueError("n_jobs == 0 is invalid; use None, -1 or a positive integer.")
-        return _openmp_effective_n_threads(self.n_jobs, only_physical_cores=False)
-
-    def _hidden_unit(self):
-        """Kernel code of ``hidden_units`` (models pickled before it: Bernoulli)."""
-        return _cd.UNIT_CODES[getattr(self, "hidden_units", "bernoulli")]
-
-    def _softmax_groups(self):
-        """``softmax_groups`` as the kernels' (n_groups, 2) array, or None."""
-        groups = getattr(self, "softmax_groups", None)
-        if groups is None or len(groups) == 0:
-            return None
-        return np.ascontiguousarray(np.asarray(groups, dtype=np.intp).reshape(-1, 2))
-
-    @contextmanager
-    def _kernel_threads(self):
-        """Thread count for the kernels, with BLAS held to one thread.
-
-        The kernels split their products across OpenMP threads themselves;
-        a multithreaded BLAS under them would oversubscribe the cores.
-        """
-        n_threads = self._n_threads()
-        with single_threaded_blas():
-            yield n_threads
 
     @property
     def _n_features_out(self):
@@ -292,7 +271,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         buffers = state.buffers(min(self.batch_size, n_samples), params)
         vis = buffers[0]
 
-        with self._kernel_threads() as n_threads:
+        with kernel_threads(self.n_jobs) as n_threads:
             begin = time.perf_counter()
 
             def begin_epoch(epoch):
@@ -365,8 +344,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         batch = np.asarray(batch)
         name = type(self).__name__
         # Saturation is a property of Bernoulli (logistic) hidden units.
-        if batch.shape[0] >= 2 and self._hidden_unit() == _cd.UNIT_CODES["bernoulli"]:
-            with self._kernel_threads() as n_threads:
+        if batch.shape[0] >= 2 and hidden_unit_code(self) == _cd.UNIT_CODES["bernoulli"]:
+            with kernel_threads(self.n_jobs) as n_threads:
                 probs = self._hidden_probs(batch, n_threads)
             constant = np.all(probs < 1e-3, axis=0) | np.all(probs > 1 - 1e-3, axis=0)
             if np.all(constant):
@@ -413,7 +392,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 self.intercept_hidden_,
                 out[sl],
                 n_threads=n_threads,
-                hidden_unit=self._hidden_unit(),
+                hidden_unit=hidden_unit_code(self),
             )
         return out
 
@@ -430,7 +409,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             key=key,
             stream=stream,
             n_threads=n_threads,
-            groups=self._softmax_groups(),
+            groups=softmax_groups_array(self),
         )
         return out
 
@@ -450,7 +429,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        with self._kernel_threads() as n_threads:
+        with kernel_threads(self.n_jobs) as n_threads:
             return self._hidden_probs(X, n_threads)
 
     def reconstruct(self, X):
@@ -467,7 +446,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             The reconstruction, in the model's dtype.
         """
         X = self._validate_fitted_input(X)
-        with self._kernel_threads() as n_threads:
+        with kernel_threads(self.n_jobs) as n_threads:
             return self._visible_from_hidden(self._hidden_probs(X, n_threads), n_threads)
 
     def _next_inference_key(self):
@@ -494,7 +473,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         dtype = self.components_.dtype
         h = np.empty((v.shape[0], self.n_components), dtype=dtype)
         out = np.empty((v.shape[0], self.components_.shape[1]), dtype=dtype)
-        with self._kernel_threads() as n_threads:
+        with kernel_threads(self.n_jobs) as n_threads:
             # Rows are keyed per block so that any v.shape[0] works.
             for sl in gen_batches(v.shape[0], _CHUNK_ROWS):
                 key = self._next_inference_key()
@@ -508,7 +487,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     key=key,
                     stream=_streams.GIBBS_HIDDEN,
                     n_threads=n_threads,
-                    hidden_unit=self._hidden_unit(),
+                    hidden_unit=hidden_unit_code(self),
                 )
                 out[sl] = self._visible_from_hidden(
                     h[sl], n_threads, sample=True, key=key, stream=_streams.GIBBS_VISIBLE
@@ -533,7 +512,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
     def _free_energy(self, X):
         out = np.empty(X.shape[0], dtype=self.components_.dtype)
-        with self._kernel_threads() as n_threads:
+        with kernel_threads(self.n_jobs) as n_threads:
             for sl in gen_batches(X.shape[0], _CHUNK_ROWS):
                 _cd.softplus_sum(
                     self._scaled_block(X, sl),
@@ -541,7 +520,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     self.intercept_hidden_,
                     out[sl],
                     n_threads=n_threads,
-                    hidden_unit=self._hidden_unit(),
+                    hidden_unit=hidden_unit_code(self),
                 )
         out = self._visible_free_energy(X) - out
         if not np.all(np.isfinite(out)):

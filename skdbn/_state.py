@@ -59,9 +59,22 @@ class CDParams(namedtuple("CDParams", [
             sigma_learning_rate=rbm.sigma_learning_rate if learn_sigma else 0.0,
             centering=bool(getattr(rbm, "centering", False)),
             learn_sigma=learn_sigma,
-            hidden_unit=rbm._hidden_unit(),
-            groups=rbm._softmax_groups(),
+            hidden_unit=hidden_unit_code(rbm),
+            groups=softmax_groups_array(rbm),
         )
+
+
+def hidden_unit_code(rbm):
+    """Kernel code of ``rbm.hidden_units`` (models pickled before it: Bernoulli)."""
+    return _cd.UNIT_CODES[getattr(rbm, "hidden_units", "bernoulli")]
+
+
+def softmax_groups_array(rbm):
+    """``rbm.softmax_groups`` as the kernels' (n_groups, 2) array, or None."""
+    groups = getattr(rbm, "softmax_groups", None)
+    if groups is None or len(groups) == 0:
+        return None
+    return np.ascontiguousarray(np.asarray(groups, dtype=np.intp).reshape(-1, 2))
 
 
 def momentum_at(momentum, epoch):

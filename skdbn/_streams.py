@@ -16,7 +16,7 @@ import numpy as np
 from ._kernels._random import batch_key
 
 __all__ = [
-    "INFERENCE_EPOCH", "GIBBS_HIDDEN", "GIBBS_VISIBLE", "SAMPLE_CHAIN_EPOCH",
+    "AIS_HIDDEN", "AIS_VISIBLE", "INFERENCE_EPOCH", "GIBBS_HIDDEN", "GIBBS_VISIBLE", "SAMPLE_CHAIN_EPOCH",
     "SAMPLE_DOWN_EPOCH", "cd_hidden", "cd_visible", "down_pass", "draw_seed",
     "epoch_order", "inference_key", "initial_hidden", "minibatch_key", "up_pass",
 ]
@@ -71,6 +71,14 @@ def cd_visible(step):
 # One Gibbs step v -> h -> v' outside training (gibbs, sample).
 GIBBS_HIDDEN = 0
 GIBBS_VISIBLE = 1
+
+
+# AIS (``_kernels/_ais.pxi``), keyed by a seed drawn with ``draw_seed`` per
+# call: intermediate distribution k uses ``batch_key(seed, k, 0)``, its
+# hidden samples stream AIS_HIDDEN and its visible samples stream
+# AIS_VISIBLE (k = 0: the base model's visible draw).
+AIS_HIDDEN = 0
+AIS_VISIBLE = 1
 
 
 # DBN up-down fine-tuning, keyed by its own seed: the stochastic up-pass

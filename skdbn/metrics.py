@@ -16,10 +16,11 @@ from scipy.special import logsumexp
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import _streams
 from ._kernels import _cd
 from ._rbm import GaussianBernoulliRBM
-from .utils._compat import _openmp_effective_n_threads
-from .utils._threads import single_threaded_blas
+from ._state import hidden_unit_code, softmax_groups_array
+from .utils._threads import kernel_threads
 
 __all__ = ["AISEstimate", "default_betas", "log_likelihood", "log_partition_ais",
            "log_partition_exact", "log_partition_reverse_ais"]
@@ -107,7 +108,7 @@ def _parameters(rbm):
 
 
 def _check_hidden_units(rbm):
-    if rbm._softmax_groups() is not None:
+    if softmax_groups_array(rbm) is not None:
         raise ValueError("skdbn.metrics does not handle softmax visible groups "
                          "(softmax_groups); use a model without them.")
     units = getattr(rbm, "hidden_units", "bernoulli")
@@ -121,7 +122,7 @@ def _check_hidden_units(rbm):
 
 def _hidden_term(rbm, x):
     """The hidden units' free-energy term (skdbn/_kernels/_units.pxi) at x."""
-    return _cd.hidden_free_term(rbm._hidden_unit(), float(x))
+    return _cd.hidden_free_term(hidden_unit_code(rbm), float(x))
 
 
 def _log_partition_gaussian_gaussian(W, b, c, sigma):
@@ -200,7 +201,7 @@ def log_partition_exact(rbm, n_jobs=None):
     """
     W, b, c, sigma = _parameters(rbm)
     n_hidden, n_visible = W.shape
-    gaussian_hidden = rbm._hidden_unit() != _cd.UNIT_CODES["bernoulli"]
+    gaussian_hidden = hidden_unit_code(rbm) != _cd.UNIT_CODES["bernoulli"]
     if gaussian_hidden and sigma is not None:
         return _log_partition_gaussian_gaussian(W, b, c, sigma)
     # Gaussian hidden units integrate in closed form: enumerate the visibles.
@@ -214,8 +215,7 @@ def log_partition_exact(rbm, n_jobs=None):
             "Use log_partition_ais for this model."
         )
     terms = []
-    n_threads = _openmp_effective_n_threads(n_jobs, only_physical_cores=False)
-    with single_threaded_blas():
+    with kernel_threads(n_jobs) as n_threads:
         for states in _binary_configurations(n):
             out = np.empty(states.shape[0])
             if sigma is not None:
@@ -225,7 +225,7 @@ def log_partition_exact(rbm, n_jobs=None):
                 _cd.softplus_sum(states, np.ascontiguousarray(W.T), b, out, n_threads)
                 terms.append(states @ c + out)
             else:
-                _cd.softplus_sum(states, W, c, out, n_threads, rbm._hidden_unit())
+                _cd.softplus_sum(states, W, c, out, n_threads, hidden_unit_code(rbm))
                 terms.append(states @ b + out)
     log_z = logsumexp(np.concatenate(terms))
     if sigma is not None:
@@ -432,13 +432,12 @@ def _base_model(rbm, W, b, sigma, X):
 def _run_chains(rbm, b_base, betas, n_runs, random_state, n_jobs, v_init=None):
     dtype = rbm.components_.dtype
     sig = rbm.sigma_ if isinstance(rbm, GaussianBernoulliRBM) else np.zeros(0, dtype)
-    seed = int(check_random_state(random_state).randint(np.iinfo(np.int64).max))
-    n_threads = _openmp_effective_n_threads(n_jobs, only_physical_cores=False)
+    seed = _streams.draw_seed(check_random_state(random_state))
     log_w = np.empty(n_runs)
-    with single_threaded_blas():
+    with kernel_threads(n_jobs) as n_threads:
         _cd.ais_run(rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_,
                     np.asarray(b_base, dtype), sig, betas, log_w, seed, n_threads,
-                    v_init=v_init, hidden_unit=rbm._hidden_unit())
+                    v_init=v_init, hidden_unit=hidden_unit_code(rbm))
     return log_w
 
 

@@ -223,6 +223,43 @@ def test_warm_start_continues_fine_tuning(digits):
     assert not np.array_equal(first, ae.coefs_[0])
 
 
+def test_partial_fit_streams_chunks_one_epoch_each(digits):
+    X_train, X_test = digits[0], digits[1]
+    dbn = DBNTransformer((24, 4), n_iter=2, hidden_units=["bernoulli", "gaussian"],
+                         random_state=0).fit(X_train)
+    params = dict(dbn=dbn, learning_rate_init=0.01)
+    unrolled = small(**params, max_iter=0).fit(X_train)
+    two_epochs = small(**params, max_iter=2).fit(X_train)
+    ae = small(**params)
+    for epoch in range(2):
+        for chunk in np.array_split(X_train, 3):
+            ae.partial_fit(chunk)
+    assert ae.n_iter_ == 6 and len(ae.loss_curve_) == 6
+    assert ae.dbn_ is dbn  # the given fitted DBN, no pretraining
+    # Two passes over the data in chunks fine-tune as two epochs of fit do
+    # (measured: 3.48 against 3.46 per digit, from the unrolled DBN's 4.44).
+    assert ae.score(X_test) > 0.85 * unrolled.score(X_test)
+    assert ae.score(X_test) > 1.05 * two_epochs.score(X_test)
+    # Adam's state carries over: its step count is that of all minibatches.
+    n_batches = sum(-(-len(c) // ae.batch_size) for c in np.array_split(X_train, 3))
+    assert ae._solver_state[1] == 2 * n_batches
+    # Reproducible from the seed.
+    again = small(**params)
+    for epoch in range(2):
+        for chunk in np.array_split(X_train, 3):
+            again.partial_fit(chunk)
+    for got, want in zip(again.coefs_, ae.coefs_):
+        assert_array_equal(got, want)
+
+
+def test_partial_fit_first_call_pretrains_on_its_chunk(digits):
+    ae = small(code_units="binary").partial_fit(digits[0][:300])
+    assert ae.n_iter_ == 1
+    assert ae.dbn_.rbms_[0].n_iter_ == 2  # pretrain_n_iter epochs
+    with pytest.raises(ValueError, match="features"):
+        ae.partial_fit(digits[0][:10, :32])
+
+
 def test_verbose_prints_train_and_validation_error(digits, capsys):
     small(code_units="binary", max_iter=2, early_stopping=True, verbose=1).fit(digits[0])
     out = capsys.readouterr().out

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._transport import Gate, Listener, PeerError, check_authkey, split_address
-from .._state import CDParams, RBMState, blocks
+from .._state import CDParams, RBMState, blocks, softmax_groups_array
 
 _ACTIVE = contextvars.ContextVar("skdbn_distributed_backend", default=None)
 
@@ -379,7 +379,7 @@ class DistributedFit:
     def run_epochs(self, rbm, X, n_epochs):
         """Called by an RBM's epoch loop inside a ``with`` block."""
         if (rbm.sparsity_cost > 0 or CDParams.of(rbm).learn_sigma
-                or rbm._softmax_groups() is not None):
+                or softmax_groups_array(rbm) is not None):
             raise ValueError(
                 f"DistributedFit cannot train {type(rbm).__name__} with sparsity_cost > 0, "
                 "sigma='learn' or softmax_groups (they need statistics of whole layers): fit "

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import _streams
 from .._kernels import _cd
-from .._state import blocks, momentum_at, train_epochs
+from .._state import blocks, hidden_unit_code, momentum_at, train_epochs
 
 # Message tags of the collectives within a step.
 _TAG_POS, _TAG_NEG, _TAG_VIS, _TAG_SUM, _TAG_SYNC = 1, 2, 3, 4, 5
@@ -139,7 +139,7 @@ class Trainer:
         m = v.shape[0]
         hid = np.empty((m, self.h1 - self.h0), v.dtype)
         self._hidden_input(u, hid, _TAG_SUM)
-        _cd.hidden_from_input(hid, self.c, hidden_unit=self.rbm._hidden_unit())
+        _cd.hidden_from_input(hid, self.c, hidden_unit=hidden_unit_code(self.rbm))
         full = np.empty((m, self.P.shape[0]), v.dtype)
         self._gather(hid, full, self.hb, False, _TAG_POS)
         recon = np.empty_like(v_own)
@@ -156,7 +156,7 @@ class Trainer:
         n_hid = self.P.shape[0]
         n_own_h = self.h1 - self.h0
         sampled = rbm.sampled_statistics
-        unit = rbm._hidden_unit()
+        unit = hidden_unit_code(rbm)
         # Samples of Bernoulli hidden units travel as bits.
         binary_h = unit == _cd.UNIT_CODES["bernoulli"]
         binary_vis = not self.sigma.size and rbm.sample_visible

@@ -9,6 +9,7 @@ from threadpoolctl import ThreadpoolController
 # The kernels link scipy's BLAS: importing them first makes sure the
 # controller below sees the library they call.
 from .._kernels import _cd  # noqa: F401
+from ._compat import _openmp_effective_n_threads
 
 
 @cache
@@ -49,3 +50,16 @@ def single_threaded_blas():
             if _holders == 0:
                 _limiter.restore_original_limits()
                 _limiter = None
+
+
+@contextmanager
+def kernel_threads(n_jobs):
+    """Context manager yielding the kernels' thread count for ``n_jobs``,
+    with BLAS held to one thread meanwhile.
+
+    The kernels split their products across OpenMP threads themselves; a
+    multithreaded BLAS under them would oversubscribe the cores.
+    """
+    n_threads = _openmp_effective_n_threads(n_jobs, only_physical_cores=False)
+    with single_threaded_blas():
+        yield n_threads
