@@ -15,7 +15,8 @@ from threadpoolctl import threadpool_limits
 
 from skdbn import BernoulliRBM, DBNTransformer, GaussianBernoulliRBM
 from skdbn._kernels import _cd
-from skdbn._kernels._random import batch_key, normal_array, uniform_array
+from skdbn._kernels._cd import normal_array
+from skdbn._kernels._random import batch_key, uniform_array
 from skdbn.metrics import log_likelihood, log_partition_ais, log_partition_exact
 
 HIDDEN_UNITS = ["bernoulli", "gaussian", "nrelu"]

@@ -35,7 +35,7 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
-from libc.math cimport exp, floor, sqrt
+from libc.math cimport exp, floor, sqrt, sqrtf
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from ._blas cimport gemm, gemv
 from ._math cimport sigmoid, softplus, skdbn_softplusf
 from ._parallel cimport bound, effective_threads
 from ._random cimport (mix64, row_key, uniform_f, uniform_d, normal, normal_halves,
-                      hash32_halves, unit_f, unit_d, batch_key_nogil)
+                      skdbn_normalf, hash32_halves, unit_f, unit_d, batch_key_nogil)
 
 
 include "_units.pxi"

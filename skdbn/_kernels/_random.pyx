@@ -1,8 +1,10 @@
 """Python access to the counter-based generator of ``_random.pxd``.
 
-The estimators only need :func:`batch_key`; :func:`uniform_array` and
-:func:`normal_array` exist so that tests can rebuild, in plain numpy, the exact
-random numbers a kernel drew.
+The estimators only need :func:`batch_key`; :func:`uniform_array` exists so
+that tests can rebuild, in plain numpy, the exact uniforms a kernel drew. The
+normals are floating-point arithmetic, which each build of the kernels
+compiles its own way (with or without FMA): their test helpers,
+``normal_array`` and ``box_muller``, live in ``_cd.pyx``.
 """
 from libc.stdint cimport uint64_t
 
@@ -27,19 +29,6 @@ def uniform_array(uint64_t key, uint64_t stream, Py_ssize_t n_rows, Py_ssize_t n
     return out
 
 
-def normal_array(uint64_t key, uint64_t stream, Py_ssize_t n_rows, Py_ssize_t n_cols,
-           Py_ssize_t col_offset=0):
-    """Standard normals a kernel draws for rows ``0..n_rows-1`` (float64)."""
-    cdef double[:, ::1] out = np.empty((n_rows, n_cols))
-    cdef Py_ssize_t i, j
-    cdef uint64_t rk
-    for i in range(n_rows):
-        rk = row_key(key, stream, i)
-        for j in range(n_cols):
-            out[i, j] = normal(rk, j + col_offset)
-    return np.asarray(out)
-
-
 cdef void _fill_uniform(floating[:, ::1] out, uint64_t key, uint64_t stream,
                         Py_ssize_t col_offset):
     cdef Py_ssize_t i, j
@@ -51,3 +40,4 @@ cdef void _fill_uniform(floating[:, ::1] out, uint64_t key, uint64_t stream,
                 out[i, j] = uniform_f(rk, j + col_offset)
             else:
                 out[i, j] = uniform_d(rk, j + col_offset)
+

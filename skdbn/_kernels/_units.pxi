@@ -89,7 +89,12 @@ cdef inline floating nrelu_mean(floating x) noexcept nogil:
 
 cdef inline floating nrelu_sample(floating x, uint32_t lo, uint32_t hi,
                                   uint32_t j) noexcept nogil:
-    cdef floating y = x + <floating> (sqrt(<double> sigmoid(x)) * normal_halves(lo, hi, j))
+    cdef floating sd
+    if floating is float:
+        sd = sqrtf(sigmoid(x))
+    else:
+        sd = sqrt(sigmoid(x))
+    cdef floating y = x + sd * normal_halves(lo, hi, j)
     return y if y > 0 else 0
 
 
@@ -183,28 +188,65 @@ cdef double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t r0,
 
 cdef void hidden_other(floating *act, Py_ssize_t ld, Py_ssize_t rows, Py_ssize_t j0,
                        Py_ssize_t j1, const floating *c, floating sign,
-                       floating *samples, Py_ssize_t lds, bint sampled,
-                       const uint32_t *klo, const uint32_t *khi, bint by_unit,
-                       Py_ssize_t col0, int unit) noexcept nogil:
-    """The hidden blocks below for a unit type other than Bernoulli.
-
-    Element (i, j) is at act[i * ld + j] (act[j * ld + i] if ``by_unit``),
-    and draws with the row key (klo[i], khi[i]) and column col0 + j.
-    """
-    cdef Py_ssize_t i, j, k
+                       floating *samples, bint sampled, const uint32_t *klo,
+                       const uint32_t *khi, Py_ssize_t col0, int unit) noexcept nogil:
+    """:func:`hidden_block` for a unit type other than Bernoulli: element
+    (i, j) is act[i * ld + j] and draws with the row key (klo[i], khi[i])
+    and column col0 + j."""
+    cdef Py_ssize_t i, j
     cdef floating x, p, s
     for i in range(rows):
         for j in range(j0, j1):
-            k = j * ld + i if by_unit else i * ld + j
-            x = act[k] + c[j]
+            x = act[i * ld + j] + c[j]
             p = hidden_mean(unit, x)
             if sampled or samples != NULL:
                 s = hidden_sample(unit, x, p, klo[i], khi[i], <uint32_t> (j + col0))
                 if samples != NULL:
-                    samples[j * lds + i if by_unit else i * lds + j] = s
+                    samples[i * ld + j] = s
                 if sampled:
                     p = s
-            act[k] = sign * p
+            act[i * ld + j] = sign * p
+
+
+cdef inline void hidden_run(int unit, floating *row, floating *srow, Py_ssize_t n,
+                            floating cj, floating sign, bint sampled,
+                            const uint32_t *klo, const uint32_t *khi,
+                            uint32_t j) noexcept nogil:
+    """Unit j of examples 0..n-1 (contiguous in ``row`` and ``srow``) for a
+    unit type other than Bernoulli: the loops of :func:`hidden_other`, one
+    per type and case, so that each vectorises."""
+    cdef Py_ssize_t i
+    cdef floating x, s
+    if unit == GAUSSIAN:
+        if sampled:
+            for i in range(n):
+                s = gaussian_sample(row[i] + cj, klo[i], khi[i], j)
+                row[i] = sign * s
+                if srow != NULL:
+                    srow[i] = s
+        elif srow == NULL:
+            for i in range(n):
+                row[i] = sign * (row[i] + cj)
+        else:
+            for i in range(n):
+                x = row[i] + cj
+                row[i] = sign * x
+                srow[i] = gaussian_sample(x, klo[i], khi[i], j)
+    else:
+        if sampled:
+            for i in range(n):
+                s = nrelu_sample(row[i] + cj, klo[i], khi[i], j)
+                row[i] = sign * s
+                if srow != NULL:
+                    srow[i] = s
+        elif srow == NULL:
+            for i in range(n):
+                row[i] = sign * nrelu_mean(row[i] + cj)
+        else:
+            for i in range(n):
+                x = row[i] + cj
+                row[i] = sign * nrelu_mean(x)
+                srow[i] = nrelu_sample(x, klo[i], khi[i], j)
 
 
 # --------------------------------------------------------------------------
@@ -245,8 +287,8 @@ cdef void hidden_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
                 klo[i] = <uint32_t> rk
                 khi[i] = <uint32_t> (rk >> 32)
             hidden_other(act + i0 * ld, ld, n, j0, j1, c, sign,
-                         samples + i0 * ld if samples != NULL else NULL, ld, sampled,
-                         klo, khi, False, col0, unit)
+                         samples + i0 * ld if samples != NULL else NULL, sampled,
+                         klo, khi, col0, unit)
             i0 += n
         return
     for i in range(rows):
@@ -351,17 +393,13 @@ cdef void hidden_block_by_unit(floating *act, Py_ssize_t ld, Py_ssize_t cols,
             rk = row_key(key, stream, i0 + i)
             klo[i] = <uint32_t> rk
             khi[i] = <uint32_t> (rk >> 32)
-        if unit != BERNOULLI:
-            hidden_other(act + i0, ld, n, j0, j1, c, sign,
-                         samples + i0 if samples != NULL else NULL, lds, sampled,
-                         klo, khi, True, 0, unit)
-            i0 += n
-            continue
         for j in range(j0, j1):
             row = act + j * ld + i0
             srow = samples + j * lds + i0 if samples != NULL else NULL
             cj = c[j]
-            if sampled:
+            if unit != BERNOULLI:
+                hidden_run(unit, row, srow, n, cj, sign, sampled, klo, khi, <uint32_t> j)
+            elif sampled:
                 for i in range(n):
                     p = bernoulli_mean(row[i] + cj)
                     x = bernoulli_sample(p, klo[i], khi[i], <uint32_t> j)
