@@ -45,7 +45,7 @@ import numpy as np
 from scipy.special import expit
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from _timing import best_time
+from _timing import best_times
 from ceilings import gemm_only_cd1
 from skdbn import BernoulliRBM, GaussianBernoulliRBM
 from skdbn._kernels import _cd, cd_variant
@@ -154,14 +154,15 @@ def run_skdbn(X, H, m, gaussian, persistent=False, kernels=None, hidden_units="b
     skdbn dispatched to at import (the baseline one, to time dispatch)."""
     cls = GaussianBernoulliRBM if gaussian else BernoulliRBM
     if kernels is not None:
-        import skdbn._rbm
+        # The CD step is called from the RBM's state (skdbn._state).
+        import skdbn._state
 
         def swapped():
-            dispatched, skdbn._rbm._cd = skdbn._rbm._cd, kernels
+            dispatched, skdbn._state._cd = skdbn._state._cd, kernels
             try:
                 epoch()
             finally:
-                skdbn._rbm._cd = dispatched
+                skdbn._state._cd = dispatched
 
         epoch = run_skdbn(X, H, m, gaussian, persistent)
         return swapped
@@ -211,7 +212,7 @@ def bench(V, H, m, n_samples, gaussian, repeats, skdbn_only=False, unit_peers=Fa
     units = "Gaussian" if gaussian else "Bernoulli"
     print(f"\n(V, H, batch) = ({V}, {H}, {m}) {units}, {n_samples} samples, float32")
     with threadpool_limits(limits=N_THREADS, user_api="blas"):
-        times = {name: best_time(fn, repeats, CLOCK) for name, fn in peers.items()}
+        times = best_times(peers, repeats, CLOCK)
     ceiling = times["gemm-only"]
     print(f"  {'peer':<11} {'seconds':>9} {'GFLOP/s':>9} {'x ceiling':>10} {'skdbn x':>8}")
     for name, t in times.items():
