@@ -25,7 +25,8 @@ Conventions
 
 Layout: one concept per file, included here so that both builds of the
 kernels (``_cd_baseline``, ``_cd_avx2``) compile them: ``_units.pxi`` (the
-element-wise math of each unit type), ``_conditionals.pxi`` (one layer given
+element-wise math of each unit type), ``_blocks.pxi`` (its loops over a
+thread's block of a layer), ``_conditionals.pxi`` (one layer given
 the other), ``_updates.pxi`` (weight and bias updates), this file (the CD-k
 step), ``_ais.pxi``, ``_backprop.pxi`` (the delta rule of up-down) and
 ``_slices.pxi`` (pieces of the step for a model split across processes).
@@ -47,6 +48,7 @@ from ._random cimport (mix64, row_key, uniform_f, uniform_d, normal, normal_halv
 
 
 include "_units.pxi"
+include "_blocks.pxi"
 include "_conditionals.pxi"
 include "_updates.pxi"
 
