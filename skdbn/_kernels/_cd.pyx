@@ -41,10 +41,10 @@ from libc.math cimport exp, floor, sqrt, sqrtf
 import numpy as np
 
 from ._blas cimport gemm, gemv
-from ._math cimport sigmoid, softplus, skdbn_softplusf
+from ._math cimport sigmoid, softplus, skdbn_normalf, skdbn_softplusf
 from ._parallel cimport bound, effective_threads
 from ._random cimport (mix64, row_key, uniform_f, uniform_d, normal, normal_halves,
-                      skdbn_normalf, hash32_halves, unit_f, unit_d, batch_key_nogil)
+                      hash32_halves, unit_f, unit_d, batch_key_nogil)
 
 
 include "_units.pxi"
