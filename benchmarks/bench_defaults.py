@@ -10,7 +10,7 @@
 
 Every candidate pretrains for the same number of training samples visited
 (at least 10 epochs and 150 000 samples) and fine-tunes for the same number
-of weight updates (from 10 to 100 epochs, aiming at 20 000 updates), the
+of weight updates (from 10 to 100 epochs, aiming at 56 000 updates), the
 rules of the defaults' ``"auto"`` values, so that one configuration serves
 both data sets.
 

@@ -87,7 +87,7 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         Minibatch size of fine-tuning.
     max_iter : int or "auto", default="auto"
         Epochs of fine-tuning; 0 keeps the unrolled DBN. "auto" runs enough
-        epochs for 20 000 weight updates, at least 10 and at most 100.
+        epochs for 56 000 weight updates, at least 10 and at most 100.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data and keep the weights of
         the epoch with the lowest validation reconstruction error; stop

@@ -39,7 +39,7 @@ _MAX_LOSS = -0.5 * np.log(1e-300)
 # (see the user guide, "How the defaults were chosen").
 _PRETRAIN_SAMPLES = 150_000
 _PRETRAIN_MIN_EPOCHS = 10
-_FINE_TUNE_UPDATES = 20_000
+_FINE_TUNE_UPDATES = 56_000
 _FINE_TUNE_EPOCHS = (10, 100)
 
 
@@ -239,8 +239,8 @@ class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
         Minibatch size of fine-tuning.
     max_iter : int or "auto", default="auto"
         Epochs of fine-tuning; 0 keeps the pretrained network. ``"auto"``
-        runs enough epochs for 20 000 weight updates, at least 10 and at
-        most 100 (100 epochs on 1 500 samples, 11 on 60 000 with the
+        runs enough epochs for 56 000 weight updates, at least 10 and at
+        most 100 (100 epochs on 1 500 samples, 30 on 60 000 with the
         default ``batch_size``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified)

@@ -406,13 +406,13 @@ def test_auto_budgets_follow_the_data_size():
     y = rng.randint(0, 2, 300)
     clf = PretrainedMLPClassifier(hidden_layer_sizes=(4,), random_state=0, n_jobs=1)
     clf.fit(X, y)
-    # 150 000 samples visited in pretraining; 20 000 updates of fine-tuning,
+    # 150 000 samples visited in pretraining; 56 000 updates of fine-tuning,
     # at most 100 epochs.
     assert clf.dbn_.rbms_[0].n_iter_ == 500 and clf.dbn_.rbms_[0].n_components == 4
     assert clf.n_iter_ == 100
     big = clf.set_params(batch_size=200, hidden_layer_sizes=(3, 2)).fit(X, y)
     assert big.n_iter_ == 100 and [r.n_components for r in big.dbn_.rbms_] == [3, 2]
-    assert clf._max_iter(60000, 32) == 11 and clf._max_iter(600000, 32) == 10
+    assert clf._max_iter(60000, 32) == 30 and clf._max_iter(6000000, 32) == 10
     assert clf._default_dbn(60000).n_iter == 10
     with pytest.raises(ValueError, match="hidden_layer_sizes"):
         PretrainedMLPClassifier(hidden_layer_sizes=(4, 0)).fit(X, y)
