@@ -106,8 +106,11 @@ def worker(address, authkey, parent=None, tls=None):
         listener.close()
         conn.send(["ready"])
         while True:
-            # Between fits the coordinator may stay silent for any time.
-            conn.readable(None)
+            # Between fits the coordinator may stay silent for any time. Wake
+            # every second: a Ctrl-C that the kernel delivered to another
+            # thread (OpenMP's) only raises once this thread runs Python.
+            while not conn.readable(1.0):
+                pass
             message = conn.recv()
             if message[0] == "stop":
                 return 0
