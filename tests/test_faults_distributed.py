@@ -539,10 +539,14 @@ def test_sigint_to_the_workers_group_prints_no_traceback():
     coordinator = _Coordinator(n=1, timeout=20)
     env = dict(os.environ, SKDBN_AUTHKEY=KEY.hex())
     _wait_listening(coordinator.port)
+    # The worker as started from a terminal, SIGINT at its default: a suite
+    # run in the background ignores SIGINT, the child would inherit that,
+    # and Python installs no KeyboardInterrupt handler for an ignored signal.
     worker = subprocess.Popen(
         [sys.executable, "-m", "skdbn.distributed", "worker", "--connect",
          f"127.0.0.1:{coordinator.port}"], env=env, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert "ok" in coordinator.join(timeout=30)
         os.killpg(worker.pid, signal.SIGINT)
