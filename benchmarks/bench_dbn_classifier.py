@@ -45,6 +45,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--up-down-epochs", type=int, default=300)
     parser.add_argument("--up-down-learning-rate", type=float, default=0.01)
+    parser.add_argument("--up-down-cd-k", type=int, default=3,
+                        help="Gibbs steps of the top RBM during up-down")
     parser.add_argument("--block", type=int, default=10, help="up-down epochs per block")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=None)
@@ -78,14 +80,17 @@ def main():
             joblib.dump(state, args.checkpoint)
 
     clf = state["model"]
-    y_index = np.searchsorted(clf.classes_, y_train)
+    # The paper's up-down runs CD-3 and more in the top RBM; its greedy
+    # training CD-1.
+    clf.rbms_[-1].set_params(cd_k=args.up_down_cd_k)
+    clf.set_params(n_jobs=args.n_jobs)
     while state["epochs"] < args.up_down_epochs:
         n = min(args.block, args.up_down_epochs - state["epochs"])
         begin = time.perf_counter()
-        # Up-down continued block by block: each block draws its own streams
-        # (DBNClassifier.fit runs all of up_down_iter in one call).
-        clf.set_params(up_down_iter=n)
-        clf._up_down(X_train, y_index, np.random.RandomState([args.seed, state["epochs"]]))
+        # One up-down epoch per call; the epochs are numbered on, so a resumed
+        # run continues the same streams as an uninterrupted one.
+        for _ in range(n):
+            clf.partial_fit(X_train, y_train)
         seconds = time.perf_counter() - begin
         state["epochs"] += n
         state["seconds"] += seconds

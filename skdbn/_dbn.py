@@ -2,19 +2,16 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-import time
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _streams
-from ._kernels import _cd
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
-from ._state import CDParams, hidden_unit_code, train_epochs
+from ._up_down import UpDownMixin
 from .utils._atomic import atomic_fit
 from .utils._threads import kernel_threads
 from .utils._compat import (
@@ -36,7 +33,8 @@ def _scalar_or_per_layer(kind):
     return [kind, list, tuple]
 
 
-class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class DBNTransformer(UpDownMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                     BaseEstimator):
     """Deep Belief Network trained greedily, one RBM per layer.
 
     Each RBM learns from the hidden activation probabilities of the one
@@ -309,7 +307,7 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 data = rbm.transform(data)
         self._tie_generative_weights()
         if self.up_down_iter > 0:
-            self._up_down(X, rng)
+            self._up_down(X, self.up_down_iter, rng)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -359,154 +357,6 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self._tie_generative_weights()
         return self
 
-    def _tie_generative_weights(self):
-        """Generative weights of the lower layers = the RBMs' (tied) weights."""
-        self.generative_components_ = [r.components_.copy() for r in self.rbms_[:-1]]
-        self.generative_intercepts_ = [r.intercept_visible_.copy() for r in self.rbms_[:-1]]
-        self.up_down_errors_ = []
-
-    def _up_down(self, X, rng):
-        """Up-down fine-tuning (contrastive wake-sleep), ``up_down_iter`` epochs.
-
-        Per minibatch: a stochastic bottom-up pass with the recognition
-        weights, whose states train the generative weights to reconstruct
-        each layer from the one above (wake); CD-k in the top RBM from the
-        penultimate wake state; a stochastic top-down pass from the top RBM's
-        negative state with the generative weights, whose states train the
-        recognition weights to reconstruct each layer from the one below
-        (sleep). Both rules are delta rules on sigmoid (or, at the bottom,
-        Gaussian) units.
-        """
-        rbms, top = self.rbms_, self.rbms_[-1]
-        lr = self.up_down_learning_rate
-        state = top.state_
-        batch_size = min(rbms[0].batch_size, X.shape[0])
-        params = CDParams.of(top, learning_rate=lr)
-        buffers = state.buffers(batch_size, params)
-        # The top RBM's CD and the up and down passes draw from separate
-        # seeds, so that no stream of one repeats a stream of the other.
-        seed, pass_seed = _streams.draw_seed(rng, size=2)
-        dtype = top.components_.dtype
-        begin = time.perf_counter()
-
-        def begin_epoch(epoch):
-            nonlocal begin
-            begin = time.perf_counter()
-            return 0.0
-
-        def step(batch, epoch, index, momentum):
-            if sp.issparse(batch):
-                batch = batch.toarray()
-            pass_key = _streams.minibatch_key(pass_seed, epoch, index)
-            wake = self._stochastic_up_pass(np.ascontiguousarray(batch, dtype=dtype),
-                                            pass_key, n_threads)
-            m = batch.shape[0]
-            np.copyto(buffers[0][:m], wake[-1])
-            err = state.step(buffers, m, params, momentum,
-                             _streams.minibatch_key(seed, epoch, index), n_threads,
-                             top.visible_means_)
-            if len(rbms) == 1:
-                # No lower layers: up-down is CD on the single RBM.
-                return err
-            sleep = self._stochastic_down_pass(buffers[0][m:2 * m], pass_key, n_threads)
-            return self._delta_rules(wake, sleep, lr, n_threads)
-
-        def end_epoch(epoch, sq_error, last):
-            error = sq_error / X.shape[0]
-            if not (np.isfinite(error) and self._weights_finite()):
-                raise FloatingPointError(
-                    f"Up-down fine-tuning diverged in epoch {epoch + 1}: the weights "
-                    f"became non-finite or beyond any useful size with "
-                    f"up_down_learning_rate={lr}. Use a smaller up_down_learning_rate; "
-                    "the model was left as it was before this call."
-                )
-            self.up_down_errors_.append(error)
-            if self.verbose:
-                print(f"[{type(self).__name__}] Up-down epoch {epoch + 1}, "
-                      f"reconstruction error = {error:.4f}, "
-                      f"time = {time.perf_counter() - begin:.2f}s")
-
-        # Overflow is detected after each epoch and reported as divergence.
-        with kernel_threads(top.n_jobs) as n_threads, np.errstate(over="ignore", invalid="ignore"):
-            train_epochs(X, self.up_down_iter, seed=seed, first_epoch=0,
-                         batch_size=batch_size, begin_epoch=begin_epoch, step=step,
-                         end_epoch=end_epoch)
-
-    def _weights_finite(self):
-        return all(rbm.state_.divergence() is None for rbm in self.rbms_) and all(
-            np.isfinite(a.min()) and np.isfinite(a.max())
-            for a in self.generative_components_ + self.generative_intercepts_)
-
-    def _stochastic_up_pass(self, v, key, n_threads):
-        """Wake states: the data, then binary samples of each hidden layer
-        below the top RBM's hidden layer, with the recognition weights."""
-        states = [v]
-        for layer, rbm in enumerate(self.rbms_[:-1]):
-            sigma = rbm.state_.sigma
-            u = states[-1] / sigma if sigma.size else states[-1]
-            probs = np.empty((v.shape[0], rbm.n_components), v.dtype)
-            samples = np.empty_like(probs)
-            _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
-                                     samples=samples, key=key, stream=_streams.up_pass(layer),
-                                     n_threads=n_threads, hidden_unit=hidden_unit_code(rbm))
-            states.append(samples)
-        return states
-
-    def _stochastic_down_pass(self, top_visible, key, n_threads):
-        """Sleep states, bottom first: binary samples of each layer below the
-        penultimate one given the layer above, with the generative weights;
-        the visible layer is its mean."""
-        states = [np.ascontiguousarray(top_visible)]
-        for layer in reversed(range(len(self.rbms_) - 1)):
-            out = np.empty((top_visible.shape[0], self.generative_components_[layer].shape[1]),
-                           top_visible.dtype)
-            self._generate(layer, states[0], out, sample=layer > 0, key=key,
-                           stream=_streams.down_pass(layer), n_threads=n_threads)
-            states.insert(0, out)
-        return states
-
-    def _generate(self, layer, hidden, out, sample, key, stream, n_threads):
-        """Top-down conditional of ``layer``'s visible units (v-space)."""
-        _cd.visible_given_hidden(hidden, self.generative_components_[layer],
-                                 self.generative_intercepts_[layer], self.rbms_[layer].state_.sigma,
-                                 out, sample=sample, key=key, stream=stream,
-                                 n_threads=n_threads)
-
-    def _delta_rules(self, wake, sleep, lr, n_threads):
-        """Generative weights from the wake states, recognition weights from
-        the sleep states; returns the bottom layer's squared wake error."""
-        m = wake[0].shape[0]
-        alpha = lr / m
-        error = 0.0
-        for layer, rbm in enumerate(self.rbms_[:-1]):
-            sigma = rbm.state_.sigma
-            # Wake: predict layer `layer` from the sampled layer above.
-            pred = np.empty_like(wake[layer])
-            self._generate(layer, wake[layer + 1], pred, sample=False, key=0, stream=0,
-                           n_threads=n_threads)
-            diff = wake[layer] - pred
-            if layer == 0:
-                error = float(np.sum(diff.astype(np.float64) ** 2))
-            if sigma.size:
-                # Gaussian units: d log p / dW = h (v - mean) / sigma, and
-                # / sigma^2 for the bias.
-                diff /= sigma
-                self.generative_intercepts_[layer] += alpha * diff.sum(axis=0) / sigma
-            else:
-                self.generative_intercepts_[layer] += alpha * diff.sum(axis=0)
-            _cd.add_outer(self.generative_components_[layer], wake[layer + 1], diff,
-                          alpha, n_threads)
-            # Sleep: predict the layer above from the dreamed layer below.
-            u = sleep[layer] / sigma if sigma.size else sleep[layer]
-            u = np.ascontiguousarray(u)
-            q = np.empty_like(sleep[layer + 1])
-            _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, q,
-                                     n_threads=n_threads, hidden_unit=hidden_unit_code(rbm))
-            q = sleep[layer + 1] - q
-            rbm.intercept_hidden_ += alpha * q.sum(axis=0)
-            _cd.add_outer(rbm.components_, q, u, alpha, n_threads)
-        return error
-
     def transform(self, X):
         """Deterministic up-pass: top-layer hidden probabilities.
 
@@ -554,11 +404,8 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         with kernel_threads(top.n_jobs) as n_threads:
             data = top._visible_from_hidden(data, n_threads)
             for layer in reversed(range(len(self.rbms_) - 1)):
-                out = np.empty((data.shape[0], self.generative_components_[layer].shape[1]),
-                               data.dtype)
-                self._generate(layer, data, out, sample=False, key=0, stream=0,
-                               n_threads=n_threads)
-                data = out
+                data = self._generate(layer, data, sample=False, key=0, stream=0,
+                                      n_threads=n_threads)
         return data
 
     def sample(self, n_samples=1, n_gibbs=1000, random_state=None):
@@ -586,42 +433,4 @@ class DBNTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         n_samples = check_scalar(n_samples, "n_samples", Integral, min_val=1)
         n_gibbs = check_scalar(n_gibbs, "n_gibbs", Integral, min_val=0)
         seed = _streams.draw_seed(check_random_state(random_state))
-        top = self.rbms_[-1]
-        sigma = top.state_.sigma
-        dtype = top.components_.dtype
-        n_hidden, n_visible = top.components_.shape
-        v = np.empty((n_samples, n_visible), dtype)
-        h = np.empty((n_samples, n_hidden), dtype)
-        p = np.empty_like(h)
-        with kernel_threads(top.n_jobs) as n_threads:
-            # Start from the hidden units' prior mode of each chain: random
-            # binary hidden states.
-            h[:] = _streams.initial_hidden(seed, h.shape)
-            for step in range(int(n_gibbs)):
-                key = _streams.minibatch_key(seed, _streams.SAMPLE_CHAIN_EPOCH, step)
-                _cd.visible_given_hidden(h, top.components_, top.intercept_visible_,
-                                         sigma, v, sample=True, key=key,
-                                         stream=_streams.GIBBS_VISIBLE, n_threads=n_threads)
-                u = v / sigma if sigma.size else v
-                _cd.hidden_given_visible(u, top.components_, top.intercept_hidden_, p,
-                                         samples=h, key=key, stream=_streams.GIBBS_HIDDEN,
-                                         n_threads=n_threads,
-                                         hidden_unit=hidden_unit_code(top))
-            # Top-down pass: binary samples of every hidden layer, the mean
-            # of the visible layer.
-            n_layers = len(self.rbms_)
-            data = np.empty((n_samples, n_visible), dtype)
-            _cd.visible_given_hidden(
-                h, top.components_, top.intercept_visible_, sigma, data,
-                sample=n_layers > 1,
-                key=_streams.minibatch_key(seed, _streams.SAMPLE_DOWN_EPOCH, n_layers - 1),
-                stream=_streams.GIBBS_VISIBLE, n_threads=n_threads)
-            for layer in reversed(range(n_layers - 1)):
-                out = np.empty((n_samples, self.generative_components_[layer].shape[1]),
-                               dtype)
-                self._generate(layer, data, out, sample=layer > 0,
-                               key=_streams.minibatch_key(seed, _streams.SAMPLE_DOWN_EPOCH,
-                                                          layer),
-                               stream=_streams.GIBBS_VISIBLE, n_threads=n_threads)
-                data = out
-        return data
+        return self._dream(n_samples, n_gibbs, seed)

@@ -2,7 +2,6 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,11 +14,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _streams
 from ._dbn import DBNTransformer
-from ._kernels import _cd
 from ._rbm import BernoulliRBM
-from ._state import CDParams, train_epochs
+from ._up_down import UpDownMixin
 from .utils._atomic import atomic_fit
-from .utils._threads import kernel_threads
 from .utils._compat import (
     Interval,
     InvalidParameterError,
@@ -39,7 +36,7 @@ def _scalar_or_per_layer(kind):
     return [kind, list, tuple]
 
 
-class DBNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+class DBNClassifier(UpDownMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     """Deep Belief Network of images and labels, classifying by free energy.
 
     The generative model of Hinton, Osindero & Teh (2006): RBMs stacked
@@ -271,18 +268,86 @@ class DBNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self : object
             The fitted classifier.
         """
-        X, y = validate_data(self, X, y, accept_sparse="csr",
-                             dtype=(np.float64, np.float32), reset=True)
-        check_classification_targets(y)
+        X, y = self._validate(X, y, reset=True)
         classes, y_index = np.unique(y, return_inverse=True)
+        rng = check_random_state(self.random_state)
+        self._fit_greedy(X, y_index, classes, rng)
+        if self.up_down_iter > 0:
+            self._up_down(self._joined_data(X, y_index), self.up_down_iter, rng,
+                          n_clamped=len(classes))
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit(fresh=False)
+    def partial_fit(self, X, y, classes=None):
+        """Greedy training on the first call, one up-down epoch on each later one.
+
+        The first call trains the RBMs greedily on the chunk, as :meth:`fit`
+        does (``up_down_iter`` is not used); every later call runs one epoch
+        of up-down fine-tuning on its chunk. With an integer
+        ``random_state``, ``fit`` with ``up_down_iter=n`` and one call of
+        ``partial_fit`` followed by ``n`` more on the same data give the
+        same model: the epochs are numbered on (``len(up_down_errors_)``)
+        and draw the same streams. This makes long fine-tuning resumable
+        from a pickled model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data, in [0, 1].
+        y : array-like of shape (n_samples,)
+            Class labels of the chunk, from ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every class of all calls. Required on the first call, and
+            ignored (if equal) on later ones.
+
+        Returns
+        -------
+        self : object
+            The partially fitted classifier.
+        """
+        first = not hasattr(self, "classes_")
+        X, y = self._validate(X, y, reset=first)
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            classes = np.unique(np.asarray(classes))
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"classes={np.unique(classes)!r} is not the same as on the first call to "
+                f"partial_fit, {self.classes_!r}."
+            )
+        else:
+            classes = self.classes_
+        y_index = self._label_index(classes, y, X.shape[0])
+        rng = check_random_state(self.random_state)
+        if first:
+            self._fit_greedy(X, y_index, classes, rng)
+        else:
+            self._greedy_seeds(rng)  # the up-down seeds follow them, as in fit
+            self._up_down(self._joined_data(X, y_index), 1, rng, n_clamped=len(classes))
+        return self
+
+    def _validate(self, X, y, reset):
+        X, y = validate_data(self, X, y, accept_sparse="csr",
+                             dtype=(np.float64, np.float32), reset=reset)
+        check_classification_targets(y)
+        return X, y
+
+    @staticmethod
+    def _greedy_seeds(rng):
+        """Seeds of the layers below the labels and of the top RBM."""
+        return rng.randint(np.iinfo(np.int32).max, size=2)
+
+    def _fit_greedy(self, X, y_index, classes, rng):
+        """The RBMs trained greedily, the labels joined at the top."""
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes; got one "
                 f"class, {classes[0]!r}."
             )
         sizes, values = self._sizes(), self._per_layer()
-        rng = check_random_state(self.random_state)
-        lower_seed, top_seed = rng.randint(np.iinfo(np.int32).max, size=2)
+        lower_seed, top_seed = self._greedy_seeds(rng)
         rbms, features = [], X
         if len(sizes) > 1:
             # The layers below the labels: an unsupervised DBN, trained greedily.
@@ -295,144 +360,48 @@ class DBNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         top.fit(self._join_labels(features, y_index, len(classes)))
         self.classes_ = classes
         self.rbms_ = rbms + [top]
-        self.generative_components_ = [r.components_.copy() for r in rbms]
-        self.generative_intercepts_ = [r.intercept_visible_.copy() for r in rbms]
-        self.up_down_errors_ = []
-        if self.up_down_iter > 0:
-            self._up_down(X, y_index, rng)
-        return self
+        self._tie_generative_weights()
+
+    def _joined_data(self, X, y_index):
+        """[X, one-hot labels] in the model's dtype: up-down's training rows."""
+        dtype = self.rbms_[-1].components_.dtype
+        return self._join_labels(X.astype(dtype, copy=False), y_index, len(self.classes_))
 
     @staticmethod
-    def _join_labels(features, y_index, n_classes):
+    def _onehot(y_index, n_classes, dtype):
+        onehot = np.zeros((len(y_index), n_classes), dtype)
+        onehot[np.arange(len(y_index)), y_index] = 1
+        return onehot
+
+    @classmethod
+    def _join_labels(cls, features, y_index, n_classes):
         """[features, one-hot labels] in the features' dtype (and sparsity)."""
         dtype = features.dtype
-        onehot = np.zeros((features.shape[0], n_classes), dtype)
-        onehot[np.arange(features.shape[0]), y_index] = 1
+        onehot = cls._onehot(y_index, n_classes, dtype)
         if sp.issparse(features):
             return sp.hstack([features, sp.csr_matrix(onehot)], format="csr", dtype=dtype)
         return np.hstack([features, onehot])
 
-    # -- up-down ---------------------------------------------------------------
-    def _up_down(self, X, y_index, rng):
-        """Up-down fine-tuning with labels, ``up_down_iter`` epochs.
-
-        Per minibatch: a stochastic up-pass with the recognition weights
-        (wake), whose states train the generative weights; CD-k in the top
-        RBM from [top wake state, clamped one-hot label], whose negative
-        phase samples the label units with the features; a stochastic
-        down-pass from the negative features with the generative weights
-        (sleep), whose states train the recognition weights.
-        """
-        rbms, top = self.rbms_, self.rbms_[-1]
-        lr, n_in, n_classes = self.up_down_learning_rate, X.shape[1], len(self.classes_)
-        n_features = top.n_features_in_ - n_classes
-        state = top.state_
-        batch_size = min(rbms[0].batch_size, X.shape[0])
-        params = CDParams.of(top, learning_rate=lr)
-        buffers = state.buffers(batch_size, params)
-        seed, pass_seed = _streams.draw_seed(rng, size=2)
-        dtype = top.components_.dtype
-        # The labels travel with the rows through train_epochs' minibatches.
-        data = self._join_labels(X.astype(dtype, copy=False), y_index, n_classes)
-        begin = time.perf_counter()
-
-        def begin_epoch(epoch):
-            nonlocal begin
-            begin = time.perf_counter()
-            return 0.0
-
-        def step(batch, epoch, index, momentum):
-            if sp.issparse(batch):
-                batch = batch.toarray()
-            m = batch.shape[0]
-            pass_key = _streams.minibatch_key(pass_seed, epoch, index)
-            wake = self._stochastic_up_pass(np.ascontiguousarray(batch[:, :n_in]),
-                                            pass_key, n_threads)
-            buffers[0][:m, :n_features] = wake[-1]
-            buffers[0][:m, n_features:] = batch[:, n_in:]
-            err = state.step(buffers, m, params, momentum,
-                             _streams.minibatch_key(seed, epoch, index), n_threads)
-            if len(rbms) == 1:
-                return err
-            negative = np.ascontiguousarray(buffers[0][m:2 * m, :n_features])
-            sleep = self._stochastic_down_pass(negative, pass_key, n_threads)
-            return self._delta_rules(wake, sleep, lr, n_threads)
-
-        def end_epoch(epoch, sq_error, last):
-            error = sq_error / X.shape[0]
-            if not (np.isfinite(error) and self._weights_finite()):
-                raise FloatingPointError(
-                    f"Up-down fine-tuning diverged in epoch {epoch + 1}: the weights "
-                    f"became non-finite or beyond any useful size with "
-                    f"up_down_learning_rate={lr}. Use a smaller up_down_learning_rate; "
-                    "the model was left as it was before this call."
-                )
-            self.up_down_errors_.append(error)
-            if self.verbose:
-                print(f"[{type(self).__name__}] Up-down epoch {epoch + 1}, "
-                      f"reconstruction error = {error:.4f}, "
-                      f"time = {time.perf_counter() - begin:.2f}s")
-
-        with kernel_threads(top.n_jobs) as n_threads, np.errstate(over="ignore", invalid="ignore"):
-            train_epochs(data, self.up_down_iter, seed=seed, first_epoch=0,
-                         batch_size=batch_size, begin_epoch=begin_epoch, step=step,
-                         end_epoch=end_epoch)
-
-    def _weights_finite(self):
-        return all(rbm.state_.divergence() is None for rbm in self.rbms_) and all(
-            np.isfinite(a.min()) and np.isfinite(a.max())
-            for a in self.generative_components_ + self.generative_intercepts_)
-
-    def _stochastic_up_pass(self, v, key, n_threads):
-        """Wake states: the data, then binary samples of each layer below the
-        top RBM with the recognition weights."""
-        states = [v]
-        for layer, rbm in enumerate(self.rbms_[:-1]):
-            probs = np.empty((v.shape[0], rbm.n_components), v.dtype)
-            samples = np.empty_like(probs)
-            _cd.hidden_given_visible(states[-1], rbm.components_, rbm.intercept_hidden_, probs,
-                                     samples=samples, key=key, stream=_streams.up_pass(layer),
-                                     n_threads=n_threads)
-            states.append(samples)
-        return states
-
-    def _generate(self, layer, hidden, sample, key, stream, n_threads):
-        """Top-down conditional of ``layer``'s visible units."""
-        W = self.generative_components_[layer]
-        out = np.empty((hidden.shape[0], W.shape[1]), W.dtype)
-        _cd.visible_given_hidden(hidden, W, self.generative_intercepts_[layer],
-                                 np.empty(0, W.dtype), out, sample=sample, key=key,
-                                 stream=stream, n_threads=n_threads)
-        return out
-
-    def _stochastic_down_pass(self, top_visible, key, n_threads):
-        """Sleep states, bottom first: binary samples of each lower hidden
-        layer given the one above; the data layer is its mean."""
-        states = [top_visible]
-        for layer in reversed(range(len(self.rbms_) - 1)):
-            states.insert(0, self._generate(layer, states[0], layer > 0, key,
-                                            _streams.down_pass(layer), n_threads))
-        return states
-
-    def _delta_rules(self, wake, sleep, lr, n_threads):
-        """Generative weights from the wake states, recognition weights from
-        the sleep states; returns the bottom layer's squared wake error."""
-        alpha = lr / wake[0].shape[0]
-        error = 0.0
-        for layer, rbm in enumerate(self.rbms_[:-1]):
-            diff = wake[layer] - self._generate(layer, wake[layer + 1], False, 0, 0, n_threads)
-            if layer == 0:
-                error = float(np.sum(diff.astype(np.float64) ** 2))
-            self.generative_intercepts_[layer] += alpha * diff.sum(axis=0)
-            _cd.add_outer(self.generative_components_[layer], wake[layer + 1], diff,
-                          alpha, n_threads)
-            q = np.empty_like(sleep[layer + 1])
-            _cd.hidden_given_visible(sleep[layer], rbm.components_, rbm.intercept_hidden_, q,
-                                     n_threads=n_threads)
-            q = sleep[layer + 1] - q
-            rbm.intercept_hidden_ += alpha * q.sum(axis=0)
-            _cd.add_outer(rbm.components_, q, sleep[layer], alpha, n_threads)
-        return error
+    @staticmethod
+    def _label_index(classes, y, n_samples):
+        """Positions in ``classes`` of the labels ``y`` (one label or one per
+        sample); unknown labels raise."""
+        y = np.asarray(y)
+        if y.ndim == 0:
+            y = np.full(n_samples, y)
+        if y.shape != (n_samples,):
+            raise ValueError(
+                f"y must be one label or {n_samples} labels (one per sample), got an array "
+                f"of shape {y.shape}."
+            )
+        index = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+        unknown = classes[index] != y
+        if np.any(unknown):
+            raise ValueError(
+                f"y contains labels that are not among the classes {list(classes)}: "
+                f"{list(np.unique(y[unknown]))}."
+            )
+        return index
 
     # -- recognition -------------------------------------------------------------
     def _up_pass(self, X):
@@ -585,59 +554,10 @@ class DBNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         n_samples = check_scalar(n_samples, "n_samples", Integral, min_val=1)
         n_gibbs = check_scalar(n_gibbs, "n_gibbs", Integral, min_val=0)
-        top = self.rbms_[-1]
-        dtype, n_classes = top.components_.dtype, len(self.classes_)
-        n_hidden, n_visible = top.components_.shape
-        n_features = n_visible - n_classes
-        onehot = None if y is None else self._clamped_labels(y, n_samples, dtype)
+        onehot = None
+        if y is not None:
+            onehot = self._onehot(self._label_index(self.classes_, y, n_samples),
+                                  len(self.classes_), self.rbms_[-1].components_.dtype)
         seed = _streams.draw_seed(check_random_state(random_state))
-        groups = np.array([[n_features, n_visible]], dtype=np.intp)
-        sigma = np.empty(0, dtype)
-        v = np.empty((n_samples, n_visible), dtype)
-        p = np.empty((n_samples, n_hidden), dtype)
-        h = _streams.initial_hidden(seed, p.shape).astype(dtype)
-        with kernel_threads(top.n_jobs) as n_threads:
-            for step in range(n_gibbs):
-                key = _streams.minibatch_key(seed, _streams.SAMPLE_CHAIN_EPOCH, step)
-                _cd.visible_given_hidden(h, top.components_, top.intercept_visible_, sigma, v,
-                                         sample=True, key=key, stream=_streams.GIBBS_VISIBLE,
-                                         n_threads=n_threads, groups=groups)
-                if onehot is not None:
-                    v[:, n_features:] = onehot
-                _cd.hidden_given_visible(v, top.components_, top.intercept_hidden_, p,
-                                         samples=h, key=key, stream=_streams.GIBBS_HIDDEN,
-                                         n_threads=n_threads)
-            n_layers = len(self.rbms_)
-            _cd.visible_given_hidden(
-                h, top.components_, top.intercept_visible_, sigma, v, sample=n_layers > 1,
-                key=_streams.minibatch_key(seed, _streams.SAMPLE_DOWN_EPOCH, n_layers - 1),
-                stream=_streams.GIBBS_VISIBLE, n_threads=n_threads, groups=groups)
-            data = np.ascontiguousarray(v[:, :n_features])
-            for layer in reversed(range(n_layers - 1)):
-                data = self._generate(
-                    layer, data, layer > 0,
-                    _streams.minibatch_key(seed, _streams.SAMPLE_DOWN_EPOCH, layer),
-                    _streams.GIBBS_VISIBLE, n_threads)
-        return data
-
-    def _clamped_labels(self, y, n_samples, dtype):
-        """One-hot rows of the labels ``y`` (one label or one per sample)."""
-        y = np.asarray(y)
-        if y.ndim == 0:
-            y = np.full(n_samples, y)
-        if y.shape != (n_samples,):
-            raise ValueError(
-                f"y must be one label or {n_samples} labels (one per sample), got an array "
-                f"of shape {y.shape}."
-            )
-        index = np.searchsorted(self.classes_, y)
-        index = np.minimum(index, len(self.classes_) - 1)
-        unknown = self.classes_[index] != y
-        if np.any(unknown):
-            raise ValueError(
-                f"y contains labels that are not among classes_ {list(self.classes_)}: "
-                f"{list(np.unique(y[unknown]))}."
-            )
-        onehot = np.zeros((n_samples, len(self.classes_)), dtype)
-        onehot[np.arange(n_samples), index] = 1
-        return onehot
+        return self._dream(n_samples, n_gibbs, seed, n_clamped=len(self.classes_),
+                           clamped=onehot)

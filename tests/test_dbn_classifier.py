@@ -82,8 +82,9 @@ def test_digits_greedy_is_accurate_and_up_down_keeps_it(digits):
     assert greedy_score >= 0.95
     # Up-down continues from this greedy model (fit would repeat the greedy
     # training, the same for the same seed, at twice the test's time).
-    fine = copy.deepcopy(greedy).set_params(up_down_iter=10)
-    fine._up_down(X_train, np.searchsorted(fine.classes_, y_train), np.random.RandomState(1))
+    fine = copy.deepcopy(greedy)
+    for _ in range(10):
+        fine.partial_fit(X_train, y_train)
     assert len(fine.up_down_errors_) == 10
     assert fine.up_down_errors_[-1] < fine.up_down_errors_[0]
     # Up-down unties the generative weights from the recognition weights.
@@ -147,12 +148,55 @@ def test_bad_labels_and_inputs():
     with pytest.raises(ValueError, match="per layer"):
         DBNClassifier((6, 4), n_iter=[1, 2, 3]).fit(X, y)
     clf.fit(X, y)
-    with pytest.raises(ValueError, match="not among classes_"):
+    with pytest.raises(ValueError, match="not among the classes"):
         clf.sample(2, y="z", n_gibbs=1)
     with pytest.raises(ValueError, match="one per sample"):
         clf.sample(2, y=["a", "b", "c"], n_gibbs=1)
     with pytest.raises(ValueError, match="overflow"):
         clf.predict_proba(X.astype(np.float64) * 1e300)
+
+
+@pytest.mark.parametrize("sizes", [(8,), (10, 8)])
+def test_partial_fit_continues_fit(sizes):
+    # Greedy training on the first call, then one up-down epoch per call,
+    # numbered on: the same model as fit with up_down_iter, even through a
+    # pickle (a resumed run), and the same streams as one uninterrupted fit.
+    X, y = _toy()
+    params = dict(n_iter=3, up_down_learning_rate=0.05, random_state=0, n_jobs=1)
+    whole = DBNClassifier(sizes, up_down_iter=3, **params).fit(X, y)
+    parts = DBNClassifier(sizes, **params).partial_fit(X, y, classes=np.unique(y))
+    assert parts.up_down_errors_ == []
+    parts.partial_fit(X, y)
+    parts = pickle.loads(pickle.dumps(parts))
+    parts.partial_fit(X, y, classes=np.unique(y)).partial_fit(X, y)
+    assert parts.up_down_errors_ == whole.up_down_errors_
+    for a, b in zip(parts.rbms_, whole.rbms_):
+        np.testing.assert_array_equal(a.components_, b.components_)
+    for a, b in zip(parts.generative_components_, whole.generative_components_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(parts.predict_proba(X), whole.predict_proba(X))
+    # A chunk with some of the classes only.
+    parts.partial_fit(X[y == "a"], y[y == "a"])
+    assert len(parts.up_down_errors_) == 4
+
+
+def test_partial_fit_bad_calls():
+    X, y = _toy()
+    clf = DBNClassifier((6,), n_iter=1, random_state=0, n_jobs=1)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    with pytest.raises(ValueError, match="not among the classes"):
+        clf.partial_fit(X, y, classes=["a", "b"])
+    assert not hasattr(clf, "classes_")
+    clf.partial_fit(X, y, classes=["a", "b", "c", "d", "e"])
+    assert list(clf.classes_) == ["a", "b", "c", "d", "e"]
+    with pytest.raises(ValueError, match="not the same as on the first call"):
+        clf.partial_fit(X, y, classes=["a", "b"])
+    with pytest.raises(ValueError, match="not among the classes"):
+        clf.partial_fit(X, np.where(y == "a", "z", y))
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :5], y)
+    assert clf.up_down_errors_ == []
 
 
 def test_divergence_raises_and_leaves_the_model():
@@ -164,3 +208,11 @@ def test_divergence_raises_and_leaves_the_model():
         clf.fit(X, y)
     for a, b in zip(clf.generative_components_, before):
         np.testing.assert_array_equal(a, b)
+    # partial_fit updates in place: on divergence every array is put back.
+    arrays = [a.copy() for a in clf.generative_components_ + [r.components_ for r in clf.rbms_]]
+    with pytest.raises(FloatingPointError, match="up_down_learning_rate"):
+        clf.partial_fit(X, y)
+    after = clf.generative_components_ + [r.components_ for r in clf.rbms_]
+    for a, b in zip(after, arrays):
+        np.testing.assert_array_equal(a, b)
+    assert clf.up_down_errors_ == []
