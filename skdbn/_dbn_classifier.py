@@ -274,7 +274,7 @@ class DBNClassifier(UpDownMixin, ClassifierMixin, TransformerMixin, BaseEstimato
         self._fit_greedy(X, y_index, classes, rng)
         if self.up_down_iter > 0:
             self._up_down(self._joined_data(X, y_index), self.up_down_iter, rng,
-                          n_clamped=len(classes))
+                          n_clamped=len(classes), mean_field_top=True)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -325,7 +325,8 @@ class DBNClassifier(UpDownMixin, ClassifierMixin, TransformerMixin, BaseEstimato
             self._fit_greedy(X, y_index, classes, rng)
         else:
             self._greedy_seeds(rng)  # the up-down seeds follow them, as in fit
-            self._up_down(self._joined_data(X, y_index), 1, rng, n_clamped=len(classes))
+            self._up_down(self._joined_data(X, y_index), 1, rng, n_clamped=len(classes),
+                          mean_field_top=True)
         return self
 
     def _validate(self, X, y, reset):

@@ -36,7 +36,7 @@ class UpDownMixin:
         self.generative_intercepts_ = [r.intercept_visible_.copy() for r in self.rbms_[:-1]]
         self.up_down_errors_ = []
 
-    def _up_down(self, data, n_epochs, rng, n_clamped=0):
+    def _up_down(self, data, n_epochs, rng, n_clamped=0, mean_field_top=False):
         """``n_epochs`` of up-down fine-tuning (contrastive wake-sleep).
 
         Per minibatch: a stochastic bottom-up pass with the recognition
@@ -49,6 +49,11 @@ class UpDownMixin:
         recognition weights to reconstruct each layer from the one below
         (sleep). Both rules are delta rules on sigmoid (or, at the bottom,
         Gaussian) units.
+
+        With ``mean_field_top``, the top RBM's positive phase (and the wake
+        state of the layer below it) is the up-pass's probabilities rather
+        than a binary sample: the representation that greedy training and
+        recognition by free energy use.
 
         Epochs are numbered on from ``len(up_down_errors_)``, so calls that
         draw the same seeds from ``rng`` continue one another's streams.
@@ -77,7 +82,7 @@ class UpDownMixin:
             m = batch.shape[0]
             pass_key = _streams.minibatch_key(pass_seed, epoch, index)
             wake = self._stochastic_up_pass(np.ascontiguousarray(batch[:, :n_in], dtype=dtype),
-                                            pass_key, n_threads)
+                                            pass_key, n_threads, mean_field_top)
             n_top = wake[-1].shape[1]
             buffers[0][:m, :n_top] = wake[-1]
             buffers[0][:m, n_top:] = batch[:, n_in:]
@@ -117,10 +122,12 @@ class UpDownMixin:
             np.isfinite(a.min()) and np.isfinite(a.max())
             for a in self.generative_components_ + self.generative_intercepts_)
 
-    def _stochastic_up_pass(self, v, key, n_threads):
+    def _stochastic_up_pass(self, v, key, n_threads, mean_field_top=False):
         """Wake states: the data, then binary samples of each hidden layer
-        below the top RBM's hidden layer, with the recognition weights."""
+        below the top RBM's hidden layer, with the recognition weights (the
+        last one's probabilities instead with ``mean_field_top``)."""
         states = [v]
+        last = len(self.rbms_) - 2
         for layer, rbm in enumerate(self.rbms_[:-1]):
             sigma = rbm.state_.sigma
             u = states[-1] / sigma if sigma.size else states[-1]
@@ -129,7 +136,7 @@ class UpDownMixin:
             _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
                                      samples=samples, key=key, stream=_streams.up_pass(layer),
                                      n_threads=n_threads, hidden_unit=hidden_unit_code(rbm))
-            states.append(samples)
+            states.append(probs if mean_field_top and layer == last else samples)
         return states
 
     def _stochastic_down_pass(self, top_visible, key, n_threads):

@@ -1,6 +1,5 @@
 """DBNClassifier: the class posterior, digits accuracy, samples, faults."""
 
-import copy
 import pickle
 
 import numpy as np
@@ -67,30 +66,46 @@ def test_classes_of_any_type():
         assert clf.score(X, labels) > 0.8
 
 
-def test_digits_greedy_is_accurate_and_up_down_keeps_it(digits):
-    # Logistic regression on the pixels scores 0.967 on this split. Measured
-    # with these settings, seeds 0, 1, 2: the greedy model 0.972, 0.961,
-    # 0.967, so it does not beat logistic regression reliably (issue 16 keeps
-    # that open); another BLAS build moves seed 0 by a few test digits. What
-    # holds for every seed: well above 0.95, and 10 up-down epochs from it
-    # (rng 1) change it by +0.000, +0.011, +0.008.
+@pytest.fixture(scope="module")
+def logistic_regression_score(digits):
     X_train, X_test, y_train, y_test = digits
-    greedy = DBNClassifier(hidden_layer_sizes=(300, 800), n_iter=[20, 80],
-                           momentum="schedule", learning_rate=0.05, n_jobs=1,
-                           random_state=0).fit(X_train, y_train)
-    greedy_score = greedy.score(X_test, y_test)
-    assert greedy_score >= 0.95
-    # Up-down continues from this greedy model (fit would repeat the greedy
-    # training, the same for the same seed, at twice the test's time).
-    fine = copy.deepcopy(greedy)
-    for _ in range(10):
-        fine.partial_fit(X_train, y_train)
-    assert len(fine.up_down_errors_) == 10
-    assert fine.up_down_errors_[-1] < fine.up_down_errors_[0]
+    score = LogisticRegression(max_iter=2000).fit(X_train, y_train).score(X_test, y_test)
+    assert score == pytest.approx(348 / 360)  # the issue's 0.967
+    return score
+
+
+def test_digits_greedy_model_beats_logistic_regression(digits, logistic_regression_score):
+    # The greedy model alone: one RBM on [pixels, one-hot label], classifying
+    # by free energy. Measured with seeds 0, 1, 2, 3: 0.975, 0.975, 0.972,
+    # 0.983, i.e. 2 to 6 of the 360 test digits better than logistic
+    # regression on the pixels (0.967); the margin asserted is 2 digits.
+    X_train, X_test, y_train, y_test = digits
+    greedy = DBNClassifier(hidden_layer_sizes=(1000,), n_iter=200, momentum="schedule",
+                           learning_rate=0.05, n_jobs=1, random_state=0).fit(X_train, y_train)
+    assert greedy.score(X_test, y_test) >= logistic_regression_score + 2 / 360 - 1e-9
+
+
+def test_digits_up_down_improves_the_greedy_model(digits, logistic_regression_score):
+    # A 64-300-800 network with the labels at the top. Measured with seeds
+    # 0, 1, 2, 3: greedy 0.972, 0.961, 0.967, 0.961; after 40 up-down epochs
+    # (learning rate 0.01, CD-3 in the top RBM) 0.983, 0.986, 0.981, 0.981,
+    # i.e. 4 to 9 test digits better, and 5 or more better than logistic
+    # regression. The margins asserted are 2 digits over each.
+    X_train, X_test, y_train, y_test = digits
+    clf = DBNClassifier(hidden_layer_sizes=(300, 800), n_iter=[20, 80], momentum="schedule",
+                        learning_rate=0.05, up_down_learning_rate=0.01, n_jobs=1,
+                        random_state=0).fit(X_train, y_train)
+    greedy_score = clf.score(X_test, y_test)
+    clf.rbms_[-1].set_params(cd_k=3)
+    for _ in range(40):
+        clf.partial_fit(X_train, y_train)
+    assert len(clf.up_down_errors_) == 40
+    assert clf.up_down_errors_[-1] < clf.up_down_errors_[0]
     # Up-down unties the generative weights from the recognition weights.
-    assert not np.allclose(fine.generative_components_[0], fine.rbms_[0].components_)
-    # It must not lose more than one test digit in 360 against the greedy model.
-    assert fine.score(X_test, y_test) >= greedy_score - 1 / 360 - 1e-9
+    assert not np.allclose(clf.generative_components_[0], clf.rbms_[0].components_)
+    score = clf.score(X_test, y_test)
+    assert score >= greedy_score + 2 / 360 - 1e-9
+    assert score >= logistic_regression_score + 2 / 360 - 1e-9
 
 
 def test_samples_with_a_clamped_label_look_like_that_label():
