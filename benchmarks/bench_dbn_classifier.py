@@ -47,7 +47,7 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=0.05)
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--up-down-epochs", type=int, default=300)
-    parser.add_argument("--up-down-learning-rate", type=float, default=0.01)
+    parser.add_argument("--up-down-learning-rate", type=float, default=0.003)
     parser.add_argument("--up-down-cd-k", type=int, default=3,
                         help="Gibbs steps of the top RBM during up-down")
     parser.add_argument("--block", type=int, default=10, help="up-down epochs per block")
@@ -86,6 +86,8 @@ def main():
     # training CD-1.
     clf.rbms_[-1].set_params(cd_k=args.up_down_cd_k)
     clf.set_params(n_jobs=args.n_jobs, up_down_learning_rate=args.up_down_learning_rate)
+    print(f"up-down from epoch {state['epochs'] + 1}: learning rate "
+          f"{args.up_down_learning_rate}, CD-{args.up_down_cd_k} in the top RBM", flush=True)
     while state["epochs"] < args.up_down_epochs:
         n = min(args.block, args.up_down_epochs - state["epochs"])
         begin = time.perf_counter()
