@@ -85,7 +85,9 @@ class DBNClassifier(UpDownMixin, ClassifierMixin, TransformerMixin, BaseEstimato
         the recognition weights (``rbms_[:-1]``, used by :meth:`predict`)
         from the generative weights (``generative_components_``, used by
         :meth:`sample`) of the lower layers; the top RBM is trained by its
-        CD-k on [wake features, clamped label].
+        CD-k on [wake features, clamped label], the wake features being the
+        up-pass probabilities that recognition uses (not binary samples).
+        :meth:`partial_fit` runs the epochs one call at a time.
     up_down_learning_rate : float, default=0.01
         Learning rate of every weight during up-down fine-tuning.
     verbose : int, default=0
