@@ -24,12 +24,10 @@ import argparse
 import json
 import os
 import time
-import warnings
 
 import joblib
 import numpy as np
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from _mnist import add_data_argument, load_mnist
@@ -114,6 +112,72 @@ def fine_tune_params(args):
                 early_stopping=False, random_state=args.seed)
 
 
+def fine_tune(clf, X_train, y_train, X_test, y_test, args, store):
+    """Backprop epochs in blocks of ``--report-every``: the test error after
+    each block is printed (never used to choose anything), and the network
+    with its optimiser state is saved, so that a rerun resumes after the
+    last finished block."""
+    res = store.results
+    saved = store.model("fine_tuning")
+    if saved is not None:
+        clf = saved
+        print(f"resumed fine-tuning after epoch {clf.n_iter_}", flush=True)
+    codes = np.searchsorted(clf.classes_, y_train).astype(np.int32)
+    seconds = res.get("fine_tune_seconds", 0.0)
+    curve = res.get("fine_tune_curve", [])
+    while clf.n_iter_ < args.fine_tune_epochs:
+        n = min(args.report_every, args.fine_tune_epochs - clf.n_iter_)
+        begin = time.perf_counter()
+        # The epochs of fit(max_iter=N) after its initialisation, as
+        # bench_mlp times them (fit would repeat the output layer's logistic
+        # regression); each block continues the minibatch order's seed.
+        clf._fine_tune(X_train, codes, None, None,
+                       np.random.RandomState([args.seed, clf.n_iter_]), n_epochs=n,
+                       keep_solver_state=True)
+        seconds += time.perf_counter() - begin
+        error = 1 - clf.score(X_test, y_test)
+        curve.append((clf.n_iter_, error))
+        print(f"fine-tuning epoch {clf.n_iter_}: test error {100 * error:.2f} %, "
+              f"{seconds / 60:.1f} min so far", flush=True)
+        store.save("fine_tuning", clf.n_iter_, model=clf)
+        store.save("fine_tune_seconds", seconds)
+        store.save("fine_tune_curve", curve)
+    return clf
+
+
+def train_mlp(X_train, y_train, X_test, y_test, args, store):
+    """MLPClassifier from a random start, one ``partial_fit`` per epoch (the
+    epochs of ``fit``, whose optimiser state it keeps), reported and saved
+    every ``--report-every`` epochs like the DBN's fine-tuning."""
+    res = store.results
+    mlp = store.model("mlp")
+    epochs = res.get("mlp_epochs", 0)
+    if mlp is None:
+        mlp = MLPClassifier(SIZES, activation="logistic", nesterovs_momentum=False,
+                            shuffle=True, tol=0, n_iter_no_change=args.fine_tune_epochs + 1,
+                            verbose=bool(args.verbose), **fine_tune_params(args))
+    else:
+        print(f"resumed MLPClassifier after epoch {epochs}", flush=True)
+    seconds = res.get("mlp_seconds", 0.0)
+    curve = res.get("mlp_curve", [])
+    classes = np.unique(y_train)
+    while epochs < args.fine_tune_epochs:
+        begin = time.perf_counter()
+        for _ in range(min(args.report_every, args.fine_tune_epochs - epochs)):
+            mlp.partial_fit(X_train, y_train, classes=classes)
+            epochs += 1
+        seconds += time.perf_counter() - begin
+        error = 1 - mlp.score(X_test, y_test)
+        curve.append((epochs, error))
+        print(f"MLPClassifier epoch {epochs}: test error {100 * error:.2f} %, "
+              f"{seconds / 60:.1f} min so far", flush=True)
+        store.save("mlp", epochs, model=mlp)
+        store.save("mlp_epochs", epochs)
+        store.save("mlp_seconds", seconds)
+        store.save("mlp_curve", curve)
+    return mlp
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_argument(parser)
@@ -125,6 +189,12 @@ def main():
                         help="fine-tuning SGD step, for both networks")
     parser.add_argument("--alpha", type=float, default=1e-4,
                         help="L2 penalty of fine-tuning, for both networks")
+    parser.add_argument("--dropout", type=float, default=0.0,
+                        help="dropout of the hidden units in the DBN's fine-tuning")
+    parser.add_argument("--input-dropout", type=float, default=0.0,
+                        help="dropout of the pixels in the DBN's fine-tuning")
+    parser.add_argument("--report-every", type=int, default=10, metavar="N",
+                        help="print the test error (and checkpoint) every N epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--only", choices=["dbn", "mlp"], default=None,
@@ -140,36 +210,26 @@ def main():
         dbn, layer_seconds = pretrain(X_train, args, store)
         # Not fine-tuned: the output layer alone, a logistic regression on the
         # top-level features (fit's initialisation, max_iter=0).
-        begin = time.perf_counter()
         clf = PretrainedMLPClassifier(dbn=dbn, n_jobs=args.n_jobs,
                                       **{**fine_tune_params(args), "max_iter": 0})
-        clf.fit(X_train, y_train)
-        store.save("init_seconds", time.perf_counter() - begin)
-        store.save("pretrained_error", 1 - clf.score(X_test, y_test))
+        if "fine_tuning" not in res:
+            begin = time.perf_counter()
+            clf.fit(X_train, y_train)
+            store.save("init_seconds", time.perf_counter() - begin)
+            store.save("pretrained_error", 1 - clf.score(X_test, y_test))
         print(f"output layer initialised: {res['init_seconds']:.1f} s, test error "
               f"{100 * res['pretrained_error']:.2f} %", flush=True)
 
-        # Fine-tune the same network (fit would repeat the output layer's
-        # logistic regression, which takes minutes here): the epochs of
-        # fit(max_iter=N) after its initialisation, as bench_mlp times them.
-        begin = time.perf_counter()
-        clf.set_params(max_iter=args.fine_tune_epochs, verbose=args.verbose)
-        codes = np.searchsorted(clf.classes_, y_train).astype(np.int32)
-        clf._fine_tune(X_train, codes, None, None, np.random.RandomState(args.seed))
-        store.save("fine_tune_seconds", time.perf_counter() - begin)
+        # Fine-tune the same network, with dropout when asked for.
+        clf.set_params(max_iter=args.fine_tune_epochs, verbose=args.verbose,
+                       dropout=args.dropout, input_dropout=args.input_dropout)
+        clf = fine_tune(clf, X_train, y_train, X_test, y_test, args, store)
         store.save("fine_tuned_error", 1 - clf.score(X_test, y_test), model=clf)
         print(f"fine-tuned: {res['fine_tune_seconds']:.1f} s, test error "
               f"{100 * res['fine_tuned_error']:.2f} %", flush=True)
 
     if "mlp_error" not in res and args.only != "dbn":
-        begin = time.perf_counter()
-        mlp = MLPClassifier(SIZES, activation="logistic", nesterovs_momentum=False,
-                            shuffle=True, tol=0, n_iter_no_change=args.fine_tune_epochs + 1,
-                            verbose=bool(args.verbose), **fine_tune_params(args))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            mlp.fit(X_train, y_train)
-        store.save("mlp_seconds", time.perf_counter() - begin)
+        mlp = train_mlp(X_train, y_train, X_test, y_test, args, store)
         store.save("mlp_error", 1 - mlp.score(X_test, y_test))
 
     if args.only:
@@ -180,7 +240,8 @@ def main():
     print(f"Pretraining: CD-1, {args.pretrain_epochs} epochs per layer, batch 100, "
           f"learning rate 0.1, momentum 0.5 then 0.9, weight decay 2e-4")
     print(f"Fine-tuning: SGD, {args.fine_tune_epochs} epochs, batch 100, learning rate "
-          f"{args.learning_rate}, momentum 0.9, alpha {args.alpha}")
+          f"{args.learning_rate}, momentum 0.9, alpha {args.alpha}; the DBN's with dropout "
+          f"{args.dropout} (hidden) and {args.input_dropout} (pixels)")
     print(f"  {'model':<44} {'test error':>10} {'minutes':>8}")
     rows = [
         ("skdbn DBN, output layer only (not fine-tuned)", res["pretrained_error"],

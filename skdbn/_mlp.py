@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from . import _streams
 from ._dbn import DBNTransformer
 from ._kernels import _mlp
 from .utils._compat import (
@@ -70,6 +71,11 @@ class _BackpropMixin:
     def _max_loss(self, X):
         """Mean loss above which fine-tuning counts as diverged."""
         return _MAX_LOSS
+
+    def _dropout_keep(self):
+        """Dropout's keep probability of each layer's input (float32), or
+        None for no dropout (the kernel's ``keep`` argument)."""
+        return None
 
     def _max_iter(self, n_samples, batch_size):
         """Fine-tuning epochs: ``max_iter``, or the "auto" budget of updates."""
@@ -126,6 +132,14 @@ class _BackpropMixin:
         n_samples = X.shape[0]
         batch_size = min(self.batch_size, n_samples)
         acts, deltas = self._scratch(batch_size, dtype), self._scratch(batch_size, dtype)
+        keep = self._dropout_keep()
+        dropout = {}
+        if keep is not None:
+            # Drawn only with dropout on, so that without it the fit's random
+            # numbers are those of a network that has no dropout option.
+            dropout_seed = _streams.draw_seed(rng)
+            if keep[0] < 1:
+                acts[0] = np.empty((batch_size, X.shape[1]), dtype)
         best, best_params, stall = -np.inf, None, 0
         with kernel_threads(self.n_jobs) as n_threads:
             if n_epochs is None:
@@ -134,7 +148,7 @@ class _BackpropMixin:
                 begin = time.perf_counter()
                 order = rng.permutation(n_samples)
                 loss = total = 0.0
-                for sl in gen_batches(n_samples, batch_size):
+                for index, sl in enumerate(gen_batches(n_samples, batch_size)):
                     idx = order[sl]
                     m = idx.size
                     w_batch = None if w is None else w[idx].astype(dtype)
@@ -142,15 +156,18 @@ class _BackpropMixin:
                     if weight == 0:
                         continue  # zero-weight rows teach nothing
                     step += 1
+                    if keep is not None:
+                        dropout = dict(keep=keep, key=_streams.minibatch_key(
+                            dropout_seed, self.n_iter_, index))
                     batch_loss = self._train_batch(
                         np.ascontiguousarray(X[idx]), None if y is None else y[idx],
                         (self.coefs_, self.intercepts_, state1, state2, bstate1, bstate2,
-                         [None] + [a[:m] for a in acts[1:]],
+                         [None if a is None else a[:m] for a in acts],
                          [None] + [d[:m] for d in deltas[1:]], grads),
                         dict(adam=adam, learning_rate=self.learning_rate_init,
                              momentum=self.momentum, alpha=self.alpha, beta1=self.beta_1,
                              beta2=self.beta_2, epsilon=self.epsilon, step=step,
-                             n_threads=n_threads, sample_weight=w_batch),
+                             n_threads=n_threads, sample_weight=w_batch, **dropout),
                         rng,
                     )
                     loss += batch_loss * weight
@@ -235,6 +252,13 @@ class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
     alpha : float, default=1e-4
         L2 penalty on the weights, with scikit-learn's meaning: the
         minibatch loss gains ``alpha / (2 batch_size) * ||W||^2``.
+    dropout : float in [0, 1), default=0.0
+        Dropout of fine-tuning (Srivastava et al. 2014): the probability
+        that a hidden unit is left out of a training minibatch's forward and
+        backward pass. Kept units are scaled by ``1 / (1 - dropout)``, so
+        prediction uses the whole network as it is.
+    input_dropout : float in [0, 1), default=0.0
+        The same for the input features.
     batch_size : int, default=32
         Minibatch size of fine-tuning.
     max_iter : int or "auto", default="auto"
@@ -309,6 +333,8 @@ class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
         "hidden_layer_sizes": [list, tuple],
         "logistic_C": [Interval(Real, 0, None, closed="neither")],
         **_BackpropMixin._fine_tune_constraints,
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "input_dropout": [Interval(Real, 0, 1, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "n_jobs": [None, Integral],
@@ -324,6 +350,8 @@ class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
         learning_rate_init=1e-3,
         momentum=0.9,
         alpha=1e-4,
+        dropout=0.0,
+        input_dropout=0.0,
         batch_size=32,
         max_iter="auto",
         early_stopping=False,
@@ -344,6 +372,8 @@ class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
         self.learning_rate_init = learning_rate_init
         self.momentum = momentum
         self.alpha = alpha
+        self.dropout = dropout
+        self.input_dropout = input_dropout
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.early_stopping = early_stopping
@@ -453,6 +483,13 @@ class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
         self.validation_scores_ = []
 
     _estimator_type_name = "classifier"
+
+    def _dropout_keep(self):
+        if self.dropout == 0 and self.input_dropout == 0:
+            return None
+        keep = np.full(len(self.coefs_), 1 - self.dropout, dtype=np.float32)
+        keep[0] = 1 - self.input_dropout
+        return keep
 
     def _train_batch(self, X, y, arrays, options, rng):
         return _mlp.train_step(X, y, *arrays, **options)

@@ -17,7 +17,7 @@ from ._kernels._random import batch_key
 
 __all__ = [
     "AIS_HIDDEN", "AIS_VISIBLE", "INFERENCE_EPOCH", "GIBBS_HIDDEN", "GIBBS_VISIBLE", "SAMPLE_CHAIN_EPOCH",
-    "SAMPLE_DOWN_EPOCH", "cd_hidden", "cd_visible", "down_pass", "draw_seed",
+    "SAMPLE_DOWN_EPOCH", "cd_hidden", "cd_visible", "down_pass", "draw_seed", "dropout_mask",
     "epoch_order", "inference_key", "initial_hidden", "minibatch_key", "up_pass",
 ]
 
@@ -91,3 +91,11 @@ def up_pass(layer):
 
 def down_pass(layer):
     return 1000 + layer
+
+
+# Dropout in backpropagation (``_kernels/_mlp.pyx``), keyed by a seed drawn
+# with ``draw_seed`` per fine-tuning call: minibatch ``b`` of epoch ``e``
+# (counted over the network's life, ``n_iter_``) uses ``minibatch_key(seed,
+# e, b)``; the mask of layer ``l``'s input is stream ``l`` (0: the features).
+def dropout_mask(layer):
+    return layer

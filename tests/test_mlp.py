@@ -4,7 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit, softmax
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -15,7 +15,8 @@ from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
 from skdbn import DBNTransformer, GaussianBernoulliRBM, PretrainedMLPClassifier, ZCAWhitener
-from skdbn._kernels import _mlp
+from skdbn import _streams
+from skdbn._kernels import _mlp, _random
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-13)}
 
@@ -28,9 +29,13 @@ def make_net(sizes, dtype, seed=0):
 
 
 def reference_step(X, y, weights, biases, s1, s2, bs1, bs2, *, adam, lr, momentum,
-                   alpha, beta1, beta2, eps, step):
+                   alpha, beta1, beta2, eps, step, masks=None):
+    """One step in numpy; ``masks[l] / keep[l]``, when given, multiplies the
+    input of layer ``l`` (inverted dropout)."""
     acts = [X]
     for l, (W, b) in enumerate(zip(weights, biases)):
+        if masks is not None:
+            acts[-1] = acts[-1] * masks[l]
         z = acts[-1] @ W.T + b
         acts.append(softmax(z, axis=1) if l == len(weights) - 1 else expit(z))
     m = X.shape[0]
@@ -45,7 +50,13 @@ def reference_step(X, y, weights, biases, s1, s2, bs1, bs2, *, adam, lr, momentu
         W = weights[l]
         G = D.T @ acts[l] + alpha / m * W
         gb = D.sum(0)
-        D_prev = (D @ W) * acts[l] * (1 - acts[l]) if l > 0 else None
+        if l > 0:
+            # acts[l] = mask * s: the derivative of the dropped-out sigmoid s.
+            s_l = acts[l] if masks is None else expit(acts[l - 1] @ weights[l - 1].T
+                                                      + biases[l - 1])
+            D_prev = (D @ W) * s_l * (1 - s_l) * (1 if masks is None else masks[l])
+        else:
+            D_prev = None
         if adam:
             s1[l][:] = beta1 * s1[l] + (1 - beta1) * G
             s2[l][:] = beta2 * s2[l] + (1 - beta2) * G**2
@@ -96,6 +107,57 @@ def test_train_step_matches_numpy(dtype, adam, sizes):
     for group_k, group_r in zip(ker_states, states[0]):
         for a, b in zip(group_k, group_r):
             assert_allclose(a, b, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("adam", [False, True])
+@pytest.mark.parametrize("keep", [(0.8, 0.5, 0.6), (1.0, 0.5, 1.0)])
+def test_dropout_step_matches_numpy(dtype, adam, keep):
+    # The kernel's masks are the uniforms of (key, stream l, row, column)
+    # below keep[l]; numpy rebuilds them and runs the step with the mask
+    # (scaled by 1 / keep) multiplying each layer's input.
+    sizes, m, key = (13, 9, 7, 5), 11, 12345
+    rng = np.random.RandomState(3)
+    X = rng.uniform(size=(m, sizes[0])).astype(dtype)
+    y = rng.randint(0, sizes[-1], m).astype(np.int32)
+    # keep is float32 in the kernel, in both precisions.
+    masks = [(_random.uniform_array(key, _streams.dropout_mask(l), m, n, np.float32) < k)
+             / dtype(np.float32(k)) for l, (n, k) in enumerate(zip(sizes[:-1], keep))]
+    assert 0 < np.mean(masks[1] > 0) < 1
+    kw = dict(adam=adam, lr=0.3, momentum=0.9, alpha=0.01, beta1=0.9, beta2=0.999,
+              eps=1e-8, step=3)
+    ref_w, ref_b = make_net(sizes, dtype)
+    ker_w, ker_b = make_net(sizes, dtype)
+    ref_states = [[np.zeros_like(a) for a in group] for group in (ref_w, ref_w, ref_b, ref_b)]
+    ker_states = [[np.zeros_like(a) for a in group] for group in (ker_w, ker_w, ker_b, ker_b)]
+    ref_loss = reference_step(X, y, ref_w, ref_b, *ref_states, masks=masks, **kw)
+    acts = [np.empty_like(X)] + [np.empty((m, n), dtype) for n in sizes[1:]]
+    deltas = [None] + [np.empty((m, n), dtype) for n in sizes[1:]]
+    grads = [np.empty_like(W) for W in ker_w]
+    with threadpool_limits(limits=1, user_api="blas"):
+        loss = _mlp.train_step(X, y, ker_w, ker_b, *ker_states, acts, deltas, grads,
+                               adam=adam, learning_rate=kw["lr"], momentum=kw["momentum"],
+                               alpha=kw["alpha"], step=kw["step"], n_threads=2,
+                               keep=np.array(keep, np.float32), key=key)
+    assert loss == pytest.approx(ref_loss, rel=TOL[dtype]["rtol"])
+    for a, b in zip(ker_w + ker_b, ref_w + ref_b):
+        assert_allclose(a, b, **TOL[dtype])
+
+
+def test_dropout_arguments_are_checked():
+    sizes = (6, 4, 3)
+    weights, biases = make_net(sizes, np.float64)
+    X = np.random.RandomState(0).uniform(size=(5, 6))
+    acts = [None] + [np.empty((5, n)) for n in sizes[1:]]
+    for keep, match in [((1.0,), "one entry per layer"), ((1.0, 1.0, 1.0), "one entry per layer"),
+                        ((1.0, 0.0), "must lie in"), ((1.5, 1.0), "must lie in"),
+                        ((0.5, 1.0), r"acts\[0\] shaped like X")]:
+        with pytest.raises(ValueError, match=match):
+            _mlp.forward(X, weights, biases, acts, keep=np.array(keep, np.float32))
+    linear = np.array([_mlp.KIND_CODES["linear"], _mlp.KIND_CODES["sigmoid"]], np.int32)
+    with pytest.raises(ValueError, match="only sigmoid hidden layers"):
+        _mlp.forward(X, weights, biases, acts, kinds=linear,
+                     keep=np.array([1.0, 0.5], np.float32))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -352,6 +414,38 @@ def test_fine_tuning_lowers_training_loss_and_helps(dbn, digits_split, solver):
     assert after.loss_curve_[-1] < 0.5 * after.loss_curve_[0]
     assert after.score(X_test, y_test) > before.score(X_test, y_test)
     assert after.score(X_test, y_test) > 0.95
+
+
+def test_dropout_fine_tuning(dbn, digits_split):
+    # Dropout trains thinned networks: their training loss stays well above
+    # the whole network's, yet the whole network predicts well. The masks
+    # are a function of the seed, not of the threads; prediction drops
+    # nothing.
+    X_train, X_test, y_train, y_test = digits_split
+    kw = dict(dbn=dbn, max_iter=30, solver="sgd", learning_rate_init=0.1, random_state=0)
+    before = PretrainedMLPClassifier(dbn=dbn, max_iter=0).fit(X_train, y_train)
+    plain = PretrainedMLPClassifier(**kw).fit(X_train, y_train)
+    dropped = PretrainedMLPClassifier(dropout=0.2, n_jobs=1, **kw).fit(X_train, y_train)
+    again = clone(dropped).set_params(n_jobs=2).fit(X_train, y_train)
+    for a, b in zip(dropped.coefs_ + dropped.intercepts_, again.coefs_ + again.intercepts_):
+        assert_array_equal(a, b)
+    other_seed = clone(dropped).set_params(random_state=1).fit(X_train, y_train)
+    assert not np.array_equal(other_seed.coefs_[0], dropped.coefs_[0])
+    assert dropped.loss_curve_[-1] > 3 * plain.loss_curve_[-1]
+    assert dropped.score(X_test, y_test) >= before.score(X_test, y_test) + 0.02
+    assert_array_equal(dropped.predict_proba(X_test), dropped.predict_proba(X_test))
+    probs = X_test
+    for W, b in zip(dropped.coefs_[:-1], dropped.intercepts_[:-1]):
+        probs = expit(probs @ W.T + b)
+    probs = softmax(probs @ dropped.coefs_[-1].T + dropped.intercepts_[-1], axis=1)
+    assert_allclose(dropped.predict_proba(X_test), probs, rtol=1e-4, atol=1e-6)
+
+
+def test_input_dropout_alone(dbn, digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    clf = PretrainedMLPClassifier(dbn=dbn, max_iter=10, solver="sgd", learning_rate_init=0.1,
+                                  input_dropout=0.1, random_state=0).fit(X_train, y_train)
+    assert np.all(np.isfinite(clf.loss_curve_)) and clf.score(X_test, y_test) > 0.9
 
 
 def nudge(X, y):

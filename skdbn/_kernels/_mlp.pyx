@@ -9,12 +9,14 @@ by the caller, as in ``_cd.pyx``; the element-wise work follows each block.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, log, sqrt
+from libc.stdint cimport uint64_t
 
 import numpy as np
 
 from ._blas cimport gemm, weighted_row_sum
 from ._math cimport sigmoid
 from ._parallel cimport bound, effective_threads
+from ._random cimport hash32, row_key, unit_f
 
 
 # Activation of a layer's units: the ``kinds`` argument of the functions below.
@@ -29,10 +31,12 @@ KIND_CODES = {"sigmoid": SIGMOID, "linear": LINEAR, "softmax": SOFTMAX}
 cdef void dense_part(const floating *A, const floating *W, const floating *b,
                      const floating *noise, floating *out, Py_ssize_t m,
                      Py_ssize_t n_out, Py_ssize_t n_in, int kind, int part,
-                     int n_parts) noexcept nogil:
+                     int n_parts, float keep=1, uint64_t key=0,
+                     uint64_t stream=0) noexcept nogil:
     """Columns of block ``part`` of out = f(A W^T + b + noise): f is the
     sigmoid for SIGMOID units, the identity otherwise (softmax rows are
-    normalised afterwards); ``noise`` (m x n_out) may be NULL."""
+    normalised afterwards); ``noise`` (m x n_out) may be NULL. With
+    ``keep`` < 1 the sigmoid outputs are dropped out (:func:`drop_rows`)."""
     cdef Py_ssize_t lo = bound(n_out, n_parts, part)
     cdef Py_ssize_t hi = bound(n_out, n_parts, part + 1)
     cdef Py_ssize_t i, j
@@ -52,6 +56,26 @@ cdef void dense_part(const floating *A, const floating *W, const floating *b,
         else:
             for j in range(lo, hi):
                 row[j] += b[j]
+    if keep < 1:
+        drop_rows(out, out, 0, m, n_out, lo, hi, keep, key, stream)
+
+
+cdef void drop_rows(const floating *A, floating *out, Py_ssize_t i0, Py_ssize_t i1,
+                    Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi, float keep,
+                    uint64_t key, uint64_t stream) noexcept nogil:
+    """Inverted dropout of rows [i0, i1), columns [lo, hi) of A (n columns)
+    into ``out`` (may be A): a unit is kept, scaled by 1 / keep, where the
+    uniform of (key, stream, row, column) is below ``keep``, else zeroed.
+    Prediction then needs no rescaling. The uniforms are 24-bit floats in
+    both precisions, so float32 and float64 drop the same units."""
+    cdef Py_ssize_t i, j
+    cdef uint64_t rk
+    cdef floating scale = 1 / (<floating> keep)
+    for i in range(i0, i1):
+        rk = row_key(key, stream, i)
+        for j in range(lo, hi):
+            out[i * n + j] = (A[i * n + j] * scale if unit_f(hash32(rk, j)) < keep
+                              else 0)
 
 
 cdef void softmax_rows(floating *Z, Py_ssize_t i0, Py_ssize_t i1,
@@ -74,6 +98,20 @@ cdef void softmax_rows(floating *Z, Py_ssize_t i0, Py_ssize_t i1,
             row[j] = row[j] / total
 
 
+cdef check_keep(const float[::1] keep, const int[::1] kinds):
+    """Dropout needs one keep probability in (0, 1] per layer, and sigmoid
+    units wherever one is below 1 (the delta of a dropped-out sigmoid unit
+    is recovered from its scaled output; see :func:`backprop_delta_part`)."""
+    cdef Py_ssize_t l
+    if keep.shape[0] != kinds.shape[0]:
+        raise ValueError("dropout: keep needs one entry per layer")
+    for l in range(keep.shape[0]):
+        if not 0 < keep[l] <= 1:
+            raise ValueError(f"dropout: keep probabilities must lie in (0, 1], got {keep[l]}")
+        if l >= 1 and keep[l] < 1 and kinds[l - 1] != SIGMOID:
+            raise ValueError("dropout: only sigmoid hidden layers can be dropped out")
+
+
 def default_kinds(Py_ssize_t n_layers):
     """Kinds of the classifier: sigmoid hidden layers, a softmax output."""
     kinds = np.full(n_layers, SIGMOID, dtype=np.int32)
@@ -82,15 +120,21 @@ def default_kinds(Py_ssize_t n_layers):
 
 
 def forward(const floating[:, ::1] X, list weights, list biases, list acts,
-            int n_threads=1, const int[::1] kinds=None, list noise=None):
+            int n_threads=1, const int[::1] kinds=None, list noise=None,
+            const float[::1] keep=None, uint64_t key=0):
     """acts[l + 1] = f_l(acts[l] W_l^T + b_l).
 
-    ``acts[0]`` is ignored (``X`` is the input); ``acts[-1]`` receives the
-    output. ``kinds[l]`` is the activation of layer ``l`` (``KIND_CODES``;
-    None: sigmoid hidden layers and a softmax output); ``noise[l]``, when
-    given and not None, is added to the input of layer ``l``'s units (the
-    Gaussian noise that drives binary codes). Call with BLAS limited to one
-    thread.
+    ``acts[0]`` is ignored (``X`` is the input) unless the input is dropped
+    out; ``acts[-1]`` receives the output. ``kinds[l]`` is the activation of
+    layer ``l`` (``KIND_CODES``; None: sigmoid hidden layers and a softmax
+    output); ``noise[l]``, when given and not None, is added to the input of
+    layer ``l``'s units (the Gaussian noise that drives binary codes).
+
+    ``keep[l]``, when ``keep`` is given, is the probability that a unit of
+    layer ``l``'s input is kept by dropout (``keep[0]``: the features of X,
+    written to ``acts[0]``; ``keep[l]``, l >= 1: the sigmoid units of
+    ``acts[l]``); the uniforms deciding it come from ``key`` and stream
+    ``l`` (``_streams.dropout_mask``). Call with BLAS limited to one thread.
     """
     cdef Py_ssize_t m = X.shape[0], L = len(weights), l, n_out, n_in
     cdef const floating[:, ::1] W
@@ -100,12 +144,25 @@ def forward(const floating[:, ::1] X, list weights, list biases, list acts,
     cdef const floating *a_ptr = &X[0, 0]
     cdef const floating *n_ptr
     cdef int t, nt, kind
+    cdef float keep_out = 1
     if m == 0:
         return
     if kinds is None:
         kinds = default_kinds(L)
     if kinds.shape[0] != L:
         raise ValueError("forward: kinds needs one entry per layer")
+    if keep is not None:
+        check_keep(keep, kinds)
+        if keep[0] < 1:
+            A_out = acts[0]
+            if A_out.shape[0] != m or A_out.shape[1] != X.shape[1]:
+                raise ValueError("forward: input dropout needs acts[0] shaped like X")
+            nt = effective_threads(n_threads, m, X.shape[1], 1)
+            with nogil:
+                for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+                    drop_rows(&X[0, 0], &A_out[0, 0], bound(m, nt, t), bound(m, nt, t + 1),
+                              X.shape[1], 0, X.shape[1], keep[0], key, 0)
+            a_ptr = &A_out[0, 0]
     for l in range(L):
         W = weights[l]
         b = biases[l]
@@ -117,10 +174,11 @@ def forward(const floating[:, ::1] X, list weights, list biases, list acts,
             n_ptr = &N[0, 0]
         n_out, n_in = W.shape[0], W.shape[1]
         nt = effective_threads(n_threads, m, n_out, n_in)
+        keep_out = 1 if keep is None or l == L - 1 else keep[l + 1]
         with nogil:
             for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                 dense_part(a_ptr, &W[0, 0], &b[0], n_ptr, &A_out[0, 0], m, n_out,
-                           n_in, kind, t, nt)
+                           n_in, kind, t, nt, keep_out, key, l + 1)
             if kind == SOFTMAX:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     softmax_rows(&A_out[0, 0], bound(m, nt, t), bound(m, nt, t + 1),
@@ -131,10 +189,12 @@ def forward(const floating[:, ::1] X, list weights, list biases, list acts,
 cdef void backprop_delta_part(const floating *D, const floating *W, const floating *A,
                               floating *out, Py_ssize_t m, Py_ssize_t n_out,
                               Py_ssize_t n_in, bint linear, int part,
-                              int n_parts) noexcept nogil:
-    """Columns of block ``part`` of out = (D W) * A * (1 - A): the delta of a
-    sigmoid layer with activations A (m x n_in) from the delta D above it;
-    out = D W for a linear layer."""
+                              int n_parts, floating keep=1) noexcept nogil:
+    """Columns of block ``part`` of out = (D W) * A * (1 - keep A): the delta
+    of a sigmoid layer with activations A (m x n_in) from the delta D above
+    it; out = D W for a linear layer. With dropout, A holds mask * s / keep
+    for the sigmoid s, whose derivative mask * s (1 - s) / keep is then
+    A (1 - keep A): zero where dropped, no mask to keep."""
     cdef Py_ssize_t lo = bound(n_in, n_parts, part)
     cdef Py_ssize_t hi = bound(n_in, n_parts, part + 1)
     cdef Py_ssize_t i, j
@@ -147,7 +207,7 @@ cdef void backprop_delta_part(const floating *D, const floating *W, const floati
     for i in range(m):
         for j in range(lo, hi):
             a = A[i * n_in + j]
-            out[i * n_in + j] *= a * (1 - a)
+            out[i * n_in + j] *= a * (1 - keep * a)
 
 
 cdef void update_rows(floating *W, floating *G, floating *S1, floating *S2,
@@ -244,7 +304,8 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
                list acts, list deltas, list grads, bint adam=False,
                double learning_rate=0.1, double momentum=0.9, double alpha=0.0,
                double beta1=0.9, double beta2=0.999, double epsilon=1e-8,
-               int step=1, int n_threads=1, const floating[::1] sample_weight=None):
+               int step=1, int n_threads=1, const floating[::1] sample_weight=None,
+               const float[::1] keep=None, uint64_t key=0):
     """One minibatch of backprop with softmax cross-entropy; returns the loss.
 
     Parameters
@@ -271,6 +332,11 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
     sample_weight : array of shape (m,) or None
         Weights of the rows, as in scikit-learn's MLP: the loss, its
         gradient and the L2 term are divided by their sum instead of m.
+    keep : float32 array of shape (L,) or None
+        Dropout's keep probabilities, as in :func:`forward` (``acts[0]``
+        shaped like X when ``keep[0]`` < 1); None: no dropout.
+    key : int
+        Key of the minibatch's dropout masks.
 
     Returns
     -------
@@ -283,14 +349,14 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
     cdef double total = weight_total(sample_weight, m)
     cdef double loss
     kinds = default_kinds(L)
-    forward(X, weights, biases, acts, n_threads, kinds)
+    forward(X, weights, biases, acts, n_threads, kinds, None, keep, key)
     # The output delta (P - Y) / m replaces the probabilities in acts[L].
     D = acts[L]
     with nogil:
         loss = delta_from_probs(&D[0, 0], m, D.shape[1], &y[0], w, total)
     backward(X, weights, biases, state1, state2, bias_state1, bias_state2, acts,
              deltas, grads, kinds, adam, learning_rate, momentum, alpha / total, beta1,
-             beta2, epsilon, step, n_threads)
+             beta2, epsilon, step, n_threads, keep)
     return loss / total
 
 
@@ -335,10 +401,11 @@ def backward(const floating[:, ::1] X, list weights, list biases, list state1,
              list state2, list bias_state1, list bias_state2, list acts, list deltas,
              list grads, const int[::1] kinds, bint adam, double learning_rate,
              double momentum, double decay, double beta1, double beta2,
-             double epsilon, int step, int n_threads):
+             double epsilon, int step, int n_threads, const float[::1] keep=None):
     """Backpropagate the output delta held in ``acts[L]`` and update every
     layer (the arguments of :func:`train_step`; ``decay`` is the L2
-    coefficient of the gradient)."""
+    coefficient of the gradient; ``keep``: the dropout of the forward pass,
+    whose dropped-out input is ``acts[0]``)."""
     cdef Py_ssize_t m = X.shape[0], L = len(weights), l, n_out, n_in, j
     cdef floating[:, ::1] W, G, S1, S2, A_prev, D, D_prev
     cdef floating[::1] b, bs1, bs2
@@ -349,6 +416,7 @@ def backward(const floating[:, ::1] X, list weights, list biases, list state1,
     cdef floating lr = learning_rate, mom = momentum, dec = decay
     cdef floating b1 = beta1, b2 = beta2, eps = epsilon
     cdef bint linear
+    cdef floating keep_l = 1
     if adam:
         lr = learning_rate * sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
     D = acts[L]
@@ -367,16 +435,21 @@ def backward(const floating[:, ::1] X, list weights, list biases, list state1,
         gb = np.empty(n_out, dtype=np.asarray(X).dtype)
         if l == 0:
             a_ptr = &X[0, 0]
+            if keep is not None and keep[0] < 1:
+                A_prev = acts[0]
+                a_ptr = &A_prev[0, 0]
         else:
             # The delta below uses W before its update.
             A_prev = acts[l]
             D_prev = deltas[l]
             a_ptr = &A_prev[0, 0]
             linear = kinds[l - 1] == LINEAR
+            keep_l = 1 if keep is None else keep[l]
             with nogil:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     backprop_delta_part(&D[0, 0], &W[0, 0], &A_prev[0, 0],
-                                        &D_prev[0, 0], m, n_out, n_in, linear, t, nt)
+                                        &D_prev[0, 0], m, n_out, n_in, linear, t, nt,
+                                        keep_l)
         with nogil:
             weighted_row_sum(m, n_out, &D[0, 0], n_out, &ones[0], &gb[0])
             for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
