@@ -432,7 +432,8 @@ def test_dropout_fine_tuning(dbn, digits_split):
     other_seed = clone(dropped).set_params(random_state=1).fit(X_train, y_train)
     assert not np.array_equal(other_seed.coefs_[0], dropped.coefs_[0])
     assert dropped.loss_curve_[-1] > 3 * plain.loss_curve_[-1]
-    assert dropped.score(X_test, y_test) >= before.score(X_test, y_test) + 0.02
+    # 0.975 against 0.947 here; the margin leaves room for other BLAS builds.
+    assert dropped.score(X_test, y_test) >= before.score(X_test, y_test) + 0.015
     assert_array_equal(dropped.predict_proba(X_test), dropped.predict_proba(X_test))
     probs = X_test
     for W, b in zip(dropped.coefs_[:-1], dropped.intercepts_[:-1]):
