@@ -120,70 +120,70 @@ def fine_tune_params(args):
                 early_stopping=False, random_state=args.seed)
 
 
+def train_in_blocks(label, key, model, done, train_epochs, X_test, y_test, args, store):
+    """Run ``train_epochs(n)`` in blocks of ``--report-every`` epochs from
+    epoch ``done`` to ``--fine-tune-epochs``: after each block the test error
+    is printed (never used to choose anything) and ``model`` is saved under
+    ``key`` with its epoch count, wall time and error curve, so that a rerun
+    resumes after the last finished block."""
+    seconds = store.results.get(f"{key}_seconds", 0.0)
+    curve = store.results.get(f"{key}_curve", [])
+    while done < args.fine_tune_epochs:
+        n = min(args.report_every, args.fine_tune_epochs - done)
+        begin = time.perf_counter()
+        train_epochs(n)
+        seconds += time.perf_counter() - begin
+        done += n
+        error = 1 - model.score(X_test, y_test)
+        curve.append((done, error))
+        print(f"{label} epoch {done}: test error {100 * error:.2f} %, "
+              f"{seconds / 60:.1f} min so far", flush=True)
+        store.save(key, done, model=model)
+        store.save(f"{key}_seconds", seconds)
+        store.save(f"{key}_curve", curve)
+    return model
+
+
 def fine_tune(clf, X_train, y_train, X_test, y_test, args, store):
-    """Backprop epochs in blocks of ``--report-every``: the test error after
-    each block is printed (never used to choose anything), and the network
-    with its optimiser state is saved, so that a rerun resumes after the
-    last finished block."""
-    res = store.results
+    """The DBN network's backprop epochs, with its optimiser state kept
+    from block to block."""
     saved = store.model("fine_tuning")
     if saved is not None:
         clf = saved
         print(f"resumed fine-tuning after epoch {clf.n_iter_}", flush=True)
     codes = np.searchsorted(clf.classes_, y_train).astype(np.int32)
-    seconds = res.get("fine_tune_seconds", 0.0)
-    curve = res.get("fine_tune_curve", [])
-    while clf.n_iter_ < args.fine_tune_epochs:
-        n = min(args.report_every, args.fine_tune_epochs - clf.n_iter_)
-        begin = time.perf_counter()
+
+    def train_epochs(n):
         # The epochs of fit(max_iter=N) after its initialisation, as
         # bench_mlp times them (fit would repeat the output layer's logistic
         # regression); each block continues the minibatch order's seed.
         clf._fine_tune(X_train, codes, None, None,
                        np.random.RandomState([args.seed, clf.n_iter_]), n_epochs=n,
                        keep_solver_state=True)
-        seconds += time.perf_counter() - begin
-        error = 1 - clf.score(X_test, y_test)
-        curve.append((clf.n_iter_, error))
-        print(f"fine-tuning epoch {clf.n_iter_}: test error {100 * error:.2f} %, "
-              f"{seconds / 60:.1f} min so far", flush=True)
-        store.save("fine_tuning", clf.n_iter_, model=clf)
-        store.save("fine_tune_seconds", seconds)
-        store.save("fine_tune_curve", curve)
-    return clf
+
+    return train_in_blocks("fine-tuning", "fine_tuning", clf, clf.n_iter_, train_epochs,
+                           X_test, y_test, args, store)
 
 
 def train_mlp(X_train, y_train, X_test, y_test, args, store):
     """MLPClassifier from a random start, one ``partial_fit`` per epoch (the
-    epochs of ``fit``, whose optimiser state it keeps), reported and saved
-    every ``--report-every`` epochs like the DBN's fine-tuning."""
-    res = store.results
+    epochs of ``fit``, whose optimiser state it keeps)."""
     mlp = store.model("mlp")
-    epochs = res.get("mlp_epochs", 0)
+    done = store.results.get("mlp", 0)
     if mlp is None:
         mlp = MLPClassifier(SIZES, activation="logistic", nesterovs_momentum=False,
                             shuffle=True, tol=0, n_iter_no_change=args.fine_tune_epochs + 1,
                             verbose=bool(args.verbose), **fine_tune_params(args))
     else:
-        print(f"resumed MLPClassifier after epoch {epochs}", flush=True)
-    seconds = res.get("mlp_seconds", 0.0)
-    curve = res.get("mlp_curve", [])
+        print(f"resumed MLPClassifier after epoch {done}", flush=True)
     classes = np.unique(y_train)
-    while epochs < args.fine_tune_epochs:
-        begin = time.perf_counter()
-        for _ in range(min(args.report_every, args.fine_tune_epochs - epochs)):
+
+    def train_epochs(n):
+        for _ in range(n):
             mlp.partial_fit(X_train, y_train, classes=classes)
-            epochs += 1
-        seconds += time.perf_counter() - begin
-        error = 1 - mlp.score(X_test, y_test)
-        curve.append((epochs, error))
-        print(f"MLPClassifier epoch {epochs}: test error {100 * error:.2f} %, "
-              f"{seconds / 60:.1f} min so far", flush=True)
-        store.save("mlp", epochs, model=mlp)
-        store.save("mlp_epochs", epochs)
-        store.save("mlp_seconds", seconds)
-        store.save("mlp_curve", curve)
-    return mlp
+
+    return train_in_blocks("MLPClassifier", "mlp", mlp, done, train_epochs,
+                           X_test, y_test, args, store)
 
 
 def main():
@@ -233,7 +233,7 @@ def main():
                        dropout=args.dropout, input_dropout=args.input_dropout)
         clf = fine_tune(clf, X_train, y_train, X_test, y_test, args, store)
         store.save("fine_tuned_error", 1 - clf.score(X_test, y_test), model=clf)
-        print(f"fine-tuned: {res['fine_tune_seconds']:.1f} s, test error "
+        print(f"fine-tuned: {res['fine_tuning_seconds']:.1f} s, test error "
               f"{100 * res['fine_tuned_error']:.2f} %", flush=True)
 
     if "mlp_error" not in res and args.only != "dbn":
@@ -255,7 +255,7 @@ def main():
         ("skdbn DBN, output layer only (not fine-tuned)", res["pretrained_error"],
          pretrain_s + res["init_seconds"]),
         ("skdbn DBN, pretrained + fine-tuned", res["fine_tuned_error"],
-         pretrain_s + res["init_seconds"] + res["fine_tune_seconds"]),
+         pretrain_s + res["init_seconds"] + res["fine_tuning_seconds"]),
     ]
     if "mlp_error" in res:
         rows.append(("sklearn MLPClassifier, random start", res["mlp_error"],
@@ -266,7 +266,7 @@ def main():
           "fine-tuning); backprop 1.6 %, SVM 1.4 %")
     print(f"Phases: pretraining {' + '.join(f'{s / 60:.1f}' for s in res['pretrain_layer_seconds'])}"
           f" min (layers 1-3), output layer {res['init_seconds'] / 60:.1f} min, "
-          f"fine-tuning {res['fine_tune_seconds'] / 60:.1f} min")
+          f"fine-tuning {res['fine_tuning_seconds'] / 60:.1f} min")
 
 
 if __name__ == "__main__":
