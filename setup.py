@@ -2,8 +2,8 @@
 
 The default build is portable: it runs on any machine of its architecture
 (any x86-64, any aarch64), so a wheel built on one machine runs on another.
-On x86-64 the CD kernels are compiled twice, once for AVX2 + FMA, and the
-copy the CPU can run is chosen at import. ``SKDBN_NATIVE_BUILD=1`` adds
+On x86-64 the kernels' drivers are compiled twice, once for AVX2 + FMA, and
+the copy the CPU can run is chosen at import. ``SKDBN_NATIVE_BUILD=1`` adds
 ``-march=native`` for the build machine only.
 
 OpenMP is used when the compiler supports it (checked by compiling a test
@@ -96,7 +96,7 @@ class BuildExt(build_ext):
         avx2 = ["/arch:AVX2"] if self.compiler.compiler_type == "msvc" else ["-mavx2", "-mfma"]
         for ext in self.extensions:
             ext.extra_compile_args = compile_args
-            if ext.name.endswith("_avx2"):
+            if "._avx2." in ext.name:
                 ext.extra_compile_args = compile_args + avx2
             ext.extra_link_args = link_args
             if _flag("SKDBN_NATIVE_BUILD"):
@@ -104,9 +104,12 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-# The CD kernels are also compiled for AVX2 + FMA on x86-64 (_cd_avx2),
-# and skdbn/_kernels/__init__.py picks that copy at run time on CPUs that
-# have them: the wheel stays portable and the hot loops run at full width.
+# The drivers (see skdbn/_kernels/__init__.py) are built from the same
+# source into two packages: skdbn._kernels._baseline with the portable flags
+# and, on x86-64, skdbn._kernels._avx2 for AVX2 + FMA; skdbn._kernels picks
+# the one the CPU can run. Unit and phase code lives in .pxd files as
+# cdef inline functions, so each build compiles its own copy of the hot
+# loops. The two builds translate to separate C files (build_dir).
 def _target_is_x86_64():
     # sysconfig follows a cross-compilation's target (_PYTHON_HOST_PLATFORM,
     # as cibuildwheel sets on macOS); ARCHFLAGS may add arm64 to it.
@@ -115,20 +118,27 @@ def _target_is_x86_64():
             and "arm64" not in os.environ.get("ARCHFLAGS", ""))
 
 
-X86_64 = _target_is_x86_64()
-AVX2_EXTENSIONS = ("_cd_avx2",) if X86_64 else ()
+DRIVERS = ("_cd", "_inference", "_ais", "_up_down", "_distributed", "_testing")
+VARIANTS = ("_baseline", "_avx2") if _target_is_x86_64() else ("_baseline",)
+MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 
-extensions = [
-    Extension(
-        f"skdbn._kernels.{name}",
-        [f"skdbn/_kernels/{name}.pyx"],
-        include_dirs=[np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    )
-    for name in ("_random", "_cd_baseline", "_mlp", "_openmp_helpers", *AVX2_EXTENSIONS)
-]
+
+def _extension(name, source):
+    return Extension(name, [source], include_dirs=[np.get_include()],
+                     define_macros=list(MACROS))
+
+
+extensions = cythonize(
+    [_extension(f"skdbn._kernels.{name}", f"skdbn/_kernels/{name}.pyx")
+     for name in ("_random", "_mlp", "_openmp_helpers")],
+    compiler_directives=DIRECTIVES)
+for variant in VARIANTS:
+    extensions += cythonize(
+        [_extension(f"skdbn._kernels.{variant}.{name}", f"skdbn/_kernels/{name}.pyx")
+         for name in DRIVERS],
+        compiler_directives=DIRECTIVES, build_dir=os.path.join("build", "cython", variant))
 
 setup(
-    ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES),
+    ext_modules=extensions,
     cmdclass={"build_ext": BuildExt},
 )

@@ -1,7 +1,7 @@
 """Restricted Boltzmann Machines trained by contrastive divergence.
 
 The estimators own validation, parameters and the epoch / minibatch loop; all
-per-minibatch math runs in :mod:`skdbn._kernels._cd`.
+per-minibatch math runs in the compiled kernels (:mod:`skdbn._kernels`).
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted
 
 from . import _streams
-from ._kernels import _cd
+from ._kernels import UNIT_CODES, _inference
 from ._state import (
     SIGMA_MIN,
     CDParams,
@@ -344,7 +344,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         batch = np.asarray(batch)
         name = type(self).__name__
         # Saturation is a property of Bernoulli (logistic) hidden units.
-        if batch.shape[0] >= 2 and hidden_unit_code(self) == _cd.UNIT_CODES["bernoulli"]:
+        if batch.shape[0] >= 2 and hidden_unit_code(self) == UNIT_CODES["bernoulli"]:
             with kernel_threads(self.n_jobs) as n_threads:
                 probs = self._hidden_probs(batch, n_threads)
             constant = np.all(probs < 1e-3, axis=0) | np.all(probs > 1 - 1e-3, axis=0)
@@ -386,7 +386,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _hidden_probs(self, X, n_threads):
         out = np.empty((X.shape[0], self.n_components), dtype=self.components_.dtype)
         for sl in gen_batches(X.shape[0], _CHUNK_ROWS):
-            _cd.hidden_given_visible(
+            _inference.hidden_given_visible(
                 self._scaled_block(X, sl),
                 self.components_,
                 self.intercept_hidden_,
@@ -399,16 +399,14 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _visible_from_hidden(self, Hs, n_threads, sample=False, key=0, stream=0):
         Hs = np.ascontiguousarray(Hs, dtype=self.components_.dtype)
         out = np.empty((Hs.shape[0], self.components_.shape[1]), dtype=Hs.dtype)
-        _cd.visible_given_hidden(
+        _inference.visible_given_hidden(
             Hs,
             self.components_,
             self.intercept_visible_,
             self._state.sigma,
             out,
-            sample=sample,
-            key=key,
-            stream=stream,
-            n_threads=n_threads,
+            (key, stream) if sample else None,
+            n_threads,
             groups=softmax_groups_array(self),
         )
         return out
@@ -478,16 +476,15 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             for sl in gen_batches(v.shape[0], _CHUNK_ROWS):
                 key = self._next_inference_key()
                 p = np.empty((sl.stop - sl.start, self.n_components), dtype=dtype)
-                _cd.hidden_given_visible(
+                _inference.hidden_given_visible(
                     self._scaled_block(v, sl),
                     self.components_,
                     self.intercept_hidden_,
                     p,
-                    samples=h[sl],
-                    key=key,
-                    stream=_streams.GIBBS_HIDDEN,
-                    n_threads=n_threads,
-                    hidden_unit=hidden_unit_code(self),
+                    h[sl],
+                    (key, _streams.GIBBS_HIDDEN),
+                    n_threads,
+                    hidden_unit_code(self),
                 )
                 out[sl] = self._visible_from_hidden(
                     h[sl], n_threads, sample=True, key=key, stream=_streams.GIBBS_VISIBLE
@@ -514,7 +511,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         out = np.empty(X.shape[0], dtype=self.components_.dtype)
         with kernel_threads(self.n_jobs) as n_threads:
             for sl in gen_batches(X.shape[0], _CHUNK_ROWS):
-                _cd.softplus_sum(
+                _inference.hidden_free_energy(
                     self._scaled_block(X, sl),
                     self.components_,
                     self.intercept_hidden_,

@@ -17,7 +17,7 @@ from scipy.linalg import blas as _scipy_blas
 from sklearn.utils import gen_batches, gen_even_slices
 
 from . import _streams
-from ._kernels import _cd
+from ._kernels import UNIT_CODES, _cd
 
 # Rate of the moving average of the hidden offsets of the centred gradient
 # (Melchior, Fischer & Wiskott 2016 use 0.01).
@@ -63,10 +63,17 @@ class CDParams(namedtuple("CDParams", [
             groups=softmax_groups_array(rbm),
         )
 
+    def step_options(self, *, momentum, key, n_threads):
+        """The kernel's ``StepOptions`` (``skdbn/_kernels/_model.pxd``) of one
+        minibatch: these parameters and the minibatch's momentum, key and
+        thread count."""
+        return dict(self._asdict(), momentum=momentum, key=key, n_threads=n_threads,
+                    sigma_min=SIGMA_MIN)
+
 
 def hidden_unit_code(rbm):
     """Kernel code of ``rbm.hidden_units`` (models pickled before it: Bernoulli)."""
-    return _cd.UNIT_CODES[getattr(rbm, "hidden_units", "bernoulli")]
+    return UNIT_CODES[getattr(rbm, "hidden_units", "bernoulli")]
 
 
 def softmax_groups_array(rbm):
@@ -228,38 +235,8 @@ class RBMState:
         return self._kernel_step(buffers, m, params, momentum, key, n_threads)
 
     def _kernel_step(self, buffers, m, p, momentum, key, n_threads):
-        vis, hid, grad = buffers
-        hidden_mean = self.hidden_mean if p.sparsity_cost > 0 else np.zeros(0, vis.dtype)
-        return _cd.cd_step(
-            self.components,
-            self.intercept_visible,
-            self.intercept_hidden,
-            self.components_inc,
-            self.visible_inc,
-            self.hidden_inc,
-            self.sigma,
-            vis,
-            hid,
-            self.chains.T,
-            hidden_mean,
-            grad,
-            m,
-            cd_k=p.cd_k,
-            persistent=p.persistent,
-            sample_visible=p.sample_visible,
-            sampled_statistics=p.sampled_statistics,
-            learning_rate=p.learning_rate,
-            momentum=momentum,
-            weight_decay=p.weight_decay,
-            sparsity_target=p.sparsity_target,
-            sparsity_cost=p.sparsity_cost,
-            sigma_learning_rate=p.sigma_learning_rate,
-            sigma_min=SIGMA_MIN,
-            key=key,
-            n_threads=n_threads,
-            hidden_unit=p.hidden_unit,
-            groups=p.groups,
-        )
+        options = p.step_options(momentum=momentum, key=key, n_threads=n_threads)
+        return _cd.cd_step(self, buffers, m, options, p.groups)
 
     def start_centring(self, visible_means):
         """Visible biases at the log-odds of the data means and hidden

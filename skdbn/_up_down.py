@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _streams
-from ._kernels import _cd
+from ._kernels import _inference, _up_down
 from ._state import CDParams, hidden_unit_code, softmax_groups_array, train_epochs
 from .utils._threads import kernel_threads
 
@@ -133,9 +133,9 @@ class UpDownMixin:
             u = states[-1] / sigma if sigma.size else states[-1]
             probs = np.empty((v.shape[0], rbm.n_components), v.dtype)
             samples = np.empty_like(probs)
-            _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
-                                     samples=samples, key=key, stream=_streams.up_pass(layer),
-                                     n_threads=n_threads, hidden_unit=hidden_unit_code(rbm))
+            _inference.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
+                                            samples, (key, _streams.up_pass(layer)),
+                                            n_threads, hidden_unit_code(rbm))
             states.append(probs if mean_field_top and layer == last else samples)
         return states
 
@@ -155,9 +155,9 @@ class UpDownMixin:
         units, in v-space."""
         W = self.generative_components_[layer]
         out = np.empty((hidden.shape[0], W.shape[1]), W.dtype)
-        _cd.visible_given_hidden(hidden, W, self.generative_intercepts_[layer],
-                                 self.rbms_[layer].state_.sigma, out, sample=sample, key=key,
-                                 stream=stream, n_threads=n_threads)
+        _inference.visible_given_hidden(hidden, W, self.generative_intercepts_[layer],
+                                        self.rbms_[layer].state_.sigma, out,
+                                        (key, stream) if sample else None, n_threads)
         return out
 
     def _delta_rules(self, wake, sleep, lr, n_threads):
@@ -180,17 +180,18 @@ class UpDownMixin:
                 self.generative_intercepts_[layer] += alpha * diff.sum(axis=0) / sigma
             else:
                 self.generative_intercepts_[layer] += alpha * diff.sum(axis=0)
-            _cd.add_outer(self.generative_components_[layer], wake[layer + 1], diff,
-                          alpha, n_threads)
+            _up_down.add_outer(self.generative_components_[layer], wake[layer + 1], diff,
+                               alpha, n_threads)
             # Sleep: predict the layer above from the dreamed layer below.
             u = sleep[layer] / sigma if sigma.size else sleep[layer]
             u = np.ascontiguousarray(u)
             q = np.empty_like(sleep[layer + 1])
-            _cd.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, q,
-                                     n_threads=n_threads, hidden_unit=hidden_unit_code(rbm))
+            _inference.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, q,
+                                            n_threads=n_threads,
+                                            hidden_unit=hidden_unit_code(rbm))
             q = sleep[layer + 1] - q
             rbm.intercept_hidden_ += alpha * q.sum(axis=0)
-            _cd.add_outer(rbm.components_, q, u, alpha, n_threads)
+            _up_down.add_outer(rbm.components_, q, u, alpha, n_threads)
         return error
 
     def _dream(self, n_samples, n_gibbs, seed, n_clamped=0, clamped=None):
@@ -216,19 +217,20 @@ class UpDownMixin:
         with kernel_threads(self.n_jobs) as n_threads:
             for step in range(n_gibbs):
                 key = _streams.minibatch_key(seed, _streams.SAMPLE_CHAIN_EPOCH, step)
-                _cd.visible_given_hidden(h, top.components_, top.intercept_visible_, sigma, v,
-                                         sample=True, key=key, stream=_streams.GIBBS_VISIBLE,
-                                         n_threads=n_threads, groups=groups)
+                _inference.visible_given_hidden(h, top.components_, top.intercept_visible_,
+                                                sigma, v, (key, _streams.GIBBS_VISIBLE),
+                                                n_threads, groups=groups)
                 if clamped is not None:
                     v[:, n_free:] = clamped
                 u = v / sigma if sigma.size else v
-                _cd.hidden_given_visible(u, top.components_, top.intercept_hidden_, p,
-                                         samples=h, key=key, stream=_streams.GIBBS_HIDDEN,
-                                         n_threads=n_threads, hidden_unit=hidden_unit_code(top))
-            _cd.visible_given_hidden(
-                h, top.components_, top.intercept_visible_, sigma, v, sample=n_layers > 1,
-                key=_streams.minibatch_key(seed, _streams.SAMPLE_DOWN_EPOCH, n_layers - 1),
-                stream=_streams.GIBBS_VISIBLE, n_threads=n_threads, groups=groups)
+                _inference.hidden_given_visible(u, top.components_, top.intercept_hidden_, p,
+                                                h, (key, _streams.GIBBS_HIDDEN), n_threads,
+                                                hidden_unit_code(top))
+            down_key = _streams.minibatch_key(seed, _streams.SAMPLE_DOWN_EPOCH, n_layers - 1)
+            _inference.visible_given_hidden(
+                h, top.components_, top.intercept_visible_, sigma, v,
+                (down_key, _streams.GIBBS_VISIBLE) if n_layers > 1 else None, n_threads,
+                groups=groups)
             data = np.ascontiguousarray(v[:, :n_free])
             for layer in reversed(range(n_layers - 1)):
                 data = self._generate(

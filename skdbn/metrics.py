@@ -17,7 +17,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _streams
-from ._kernels import _cd
+from ._kernels import UNIT_CODES, _ais, _inference
 from ._rbm import GaussianBernoulliRBM
 from ._state import hidden_unit_code, softmax_groups_array
 from .utils._threads import kernel_threads
@@ -122,7 +122,7 @@ def _check_hidden_units(rbm):
 
 def _hidden_term(rbm, x):
     """The hidden units' free-energy term (skdbn/_kernels/_units.pxi) at x."""
-    return _cd.hidden_free_term(hidden_unit_code(rbm), float(x))
+    return _inference.hidden_free_term(hidden_unit_code(rbm), float(x))
 
 
 def _log_partition_gaussian_gaussian(W, b, c, sigma):
@@ -201,7 +201,7 @@ def log_partition_exact(rbm, n_jobs=None):
     """
     W, b, c, sigma = _parameters(rbm)
     n_hidden, n_visible = W.shape
-    gaussian_hidden = hidden_unit_code(rbm) != _cd.UNIT_CODES["bernoulli"]
+    gaussian_hidden = hidden_unit_code(rbm) != UNIT_CODES["bernoulli"]
     if gaussian_hidden and sigma is not None:
         return _log_partition_gaussian_gaussian(W, b, c, sigma)
     # Gaussian hidden units integrate in closed form: enumerate the visibles.
@@ -222,10 +222,12 @@ def log_partition_exact(rbm, n_jobs=None):
                 a = states @ W
                 terms.append(states @ c + (a * (b / sigma) + 0.5 * a**2).sum(1))
             elif enumerate_hidden:
-                _cd.softplus_sum(states, np.ascontiguousarray(W.T), b, out, n_threads)
+                _inference.hidden_free_energy(states, np.ascontiguousarray(W.T), b, out,
+                                              n_threads)
                 terms.append(states @ c + out)
             else:
-                _cd.softplus_sum(states, W, c, out, n_threads, hidden_unit_code(rbm))
+                _inference.hidden_free_energy(states, W, c, out, n_threads,
+                                              hidden_unit_code(rbm))
                 terms.append(states @ b + out)
     log_z = logsumexp(np.concatenate(terms))
     if sigma is not None:
@@ -435,9 +437,9 @@ def _run_chains(rbm, b_base, betas, n_runs, random_state, n_jobs, v_init=None):
     seed = _streams.draw_seed(check_random_state(random_state))
     log_w = np.empty(n_runs)
     with kernel_threads(n_jobs) as n_threads:
-        _cd.ais_run(rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_,
-                    np.asarray(b_base, dtype), sig, betas, log_w, seed, n_threads,
-                    v_init=v_init, hidden_unit=hidden_unit_code(rbm))
+        options = dict(seed=seed, n_threads=n_threads, hidden_unit=hidden_unit_code(rbm))
+        _ais.ais_run(rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_, sig,
+                     np.asarray(b_base, dtype), betas, log_w, options, v_init)
     return log_w
 
 

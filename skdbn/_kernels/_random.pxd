@@ -56,7 +56,7 @@ cdef inline double uniform_d(uint64_t rkey, uint32_t col) noexcept nogil:
     return unit_d(hash32(rkey, col))
 
 
-from ._math cimport skdbn_normalf
+from skdbn._kernels._math cimport skdbn_normalf
 
 
 cdef inline float normal_halves(uint32_t lo, uint32_t hi, uint32_t col) noexcept nogil:

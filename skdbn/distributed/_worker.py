@@ -5,7 +5,8 @@ units; worker k owns visible block V_k and hidden block H_k, with their
 biases. Per minibatch and Gibbs step it computes only its blocks of
 activities and all-gathers them (binary activities as bits). Every product,
 element-wise step and update rule is the single-process kernel's
-(``skdbn._kernels._cd``), applied to slices; the random numbers follow the
+(the phases of ``skdbn._kernels``, through ``_distributed`` and
+``_inference``), applied to slices; the random numbers follow the
 global unit index, so the workers draw exactly what one process would.
 
 ``"replicated"`` (§4.2): every worker has the whole minibatch and two slices
@@ -24,7 +25,7 @@ products (an exchange of floats), and each weight lives once.
 import numpy as np
 
 from .. import _streams
-from .._kernels import _cd
+from .._kernels import UNIT_CODES, _distributed, _inference
 from .._state import blocks, hidden_unit_code, momentum_at, train_epochs
 
 # Message tags of the collectives within a step.
@@ -106,10 +107,10 @@ class Trainer:
         """Total input of the own hidden units, u being all visible columns
         (replicated) or the own ones (partitioned)."""
         if self.strategy == "replicated":
-            _cd.input_product(u, self.G, out, self.n_threads)
+            _distributed.input_product(u, self.G, out, self.n_threads)
             return
         partial = np.empty((u.shape[0], self.P.shape[0]), u.dtype)
-        _cd.input_product(u, self.P, partial, self.n_threads)
+        _distributed.input_product(u, self.P, partial, self.n_threads)
         k = self.mesh.rank
         outgoing = {p: np.ascontiguousarray(partial[:, self.hb[p]:self.hb[p + 1]]).view(np.uint8)
                     for p in range(self.mesh.size) if p != k}
@@ -139,12 +140,12 @@ class Trainer:
         m = v.shape[0]
         hid = np.empty((m, self.h1 - self.h0), v.dtype)
         self._hidden_input(u, hid, _TAG_SUM)
-        _cd.hidden_from_input(hid, self.c, hidden_unit=hidden_unit_code(self.rbm))
+        _distributed.hidden_from_input(hid, self.c, hidden_unit=hidden_unit_code(self.rbm))
         full = np.empty((m, self.P.shape[0]), v.dtype)
         self._gather(hid, full, self.hb, False, _TAG_POS)
         recon = np.empty_like(v_own)
-        _cd.visible_given_hidden(full, self.P, self.b, self.sigma_k, recon,
-                                 n_threads=self.n_threads)
+        _inference.visible_given_hidden(full, self.P, self.b, self.sigma_k, recon,
+                                        n_threads=self.n_threads)
         return float(np.sum((v_own - recon).astype(np.float64) ** 2))
 
     # -- one minibatch ------------------------------------------------------
@@ -158,7 +159,7 @@ class Trainer:
         sampled = rbm.sampled_statistics
         unit = hidden_unit_code(rbm)
         # Samples of Bernoulli hidden units travel as bits.
-        binary_h = unit == _cd.UNIT_CODES["bernoulli"]
+        binary_h = unit == UNIT_CODES["bernoulli"]
         binary_vis = not self.sigma.size and rbm.sample_visible
         u0, v_own, u0_own = self._u_space(v)
         # Hidden states driving the negative phase: the persistent fantasy
@@ -169,9 +170,9 @@ class Trainer:
         hid_own = np.empty((2 * m, n_own_h), dtype)
         self._hidden_input(u0, hid_own[:m], _TAG_SUM)
         own_samples = None if rbm.persistent else np.empty((m, n_own_h), dtype)
-        _cd.hidden_from_input(hid_own[:m], self.c, samples=own_samples, sampled=sampled,
-                              key=key, stream=_streams.cd_hidden(0), col0=self.h0,
-                              hidden_unit=unit)
+        _distributed.hidden_from_input(hid_own[:m], self.c, samples=own_samples,
+                                       sampled=sampled, draw=(key, _streams.cd_hidden(0)),
+                                       col0=self.h0, hidden_unit=unit)
         hid_full = np.empty((2 * m, n_hid), dtype)
         if not rbm.persistent:
             self._gather(own_samples, chain, self.hb, binary_h, _TAG_POS)
@@ -190,11 +191,9 @@ class Trainer:
         error = 0.0
         for s in range(1, rbm.cd_k + 1):
             recon = vis_own[m:]
-            _cd.visible_given_hidden(chain, self.P, self.b, self.sigma_k,
-                                     recon, sample=rbm.sample_visible, key=key,
-                                     stream=_streams.cd_visible(s), n_threads=n_threads,
-                                     col0=self.v0,
-                                     u_space=True)
+            draw = (key, _streams.cd_visible(s)) if rbm.sample_visible else None
+            _inference.visible_given_hidden(chain, self.P, self.b, self.sigma_k, recon, draw,
+                                            n_threads, col0=self.v0, u_space=True)
             if s == 1:
                 diff = (v_own - (recon * self.sigma_k if self.sigma.size else recon))
                 error = float(np.sum(diff.astype(np.float64) ** 2))
@@ -208,9 +207,10 @@ class Trainer:
             act = hid_own[m:]
             self._hidden_input(u1, act, _TAG_SUM)
             own_samples = np.empty((m, n_own_h), dtype) if advance else None
-            _cd.hidden_from_input(act, self.c, samples=own_samples, sampled=sampled,
-                                  sign=-1 if last else 1, key=key, stream=_streams.cd_hidden(s),
-                                  col0=self.h0, hidden_unit=unit)
+            _distributed.hidden_from_input(act, self.c, samples=own_samples, sampled=sampled,
+                                           sign=-1 if last else 1,
+                                           draw=(key, _streams.cd_hidden(s)),
+                                           col0=self.h0, hidden_unit=unit)
             if advance:
                 self._gather(own_samples, chain, self.hb, binary_h, _TAG_NEG)
         if sampled and rbm.persistent:
@@ -225,15 +225,15 @@ class Trainer:
 
         # Updates, with cd_step's rules: purple (and green) weights, own biases.
         lr, wd = rbm.learning_rate, rbm.weight_decay
-        _cd.apply_gradient(self.P, self.P_inc, hid_full, vis_own, m, lr, momentum, wd,
-                           n_threads)
+        _distributed.apply_gradient(self.P, self.P_inc, hid_full, vis_own, m, lr, momentum,
+                                    wd, n_threads)
         if self.strategy == "replicated":
-            _cd.apply_gradient(self.G, self.G_inc, hid_own, vis_full, m, lr, momentum, wd,
-                               n_threads)
-        _cd.apply_bias_gradient(self.c, self.c_inc, hid_own, m, False,
-                                np.zeros(0, dtype), lr, momentum)
-        _cd.apply_bias_gradient(self.b, self.b_inc, vis_own, m, True, self.sigma_k, lr,
-                                momentum)
+            _distributed.apply_gradient(self.G, self.G_inc, hid_own, vis_full, m, lr,
+                                        momentum, wd, n_threads)
+        _distributed.apply_bias_gradient(self.c, self.c_inc, hid_own, m, False,
+                                         np.zeros(0, dtype), lr, momentum)
+        _distributed.apply_bias_gradient(self.b, self.b_inc, vis_own, m, True, self.sigma_k,
+                                         lr, momentum)
         self.since_sync += m
         self.n_steps += 1
         if self.strategy == "replicated" and self.since_sync >= self.sync_every:

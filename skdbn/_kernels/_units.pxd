@@ -1,5 +1,56 @@
-# Included by _cd.pyx. Unit types: the element-wise math of each kind of unit
-# (conditional mean, sampler, free-energy term); _blocks.pxi loops over them.
+# Unit types: each states here, and nowhere else, its conditional mean given
+# its total input x, its sampler, and its term of the free energy, which is
+# log sum_h exp(x h - e(h)) for its own energy e (so -F(v) is the visible
+# term plus the sum over hidden units of this term at x_j). The statistics of
+# the gradient are the means (or the samples, for sampled statistics).
+# _blocks.pxd applies them to a thread's block of a layer; loops choose the
+# type once, outside their inner loop. The codes are skdbn._kernels.UNIT_CODES.
+from cython cimport floating
+from libc.math cimport exp, floor, sqrt, sqrtf
+from libc.stdint cimport uint32_t, uint64_t
+
+from skdbn._kernels._math cimport sigmoid, softplus
+from skdbn._kernels._model cimport Draw
+from skdbn._kernels._random cimport (hash32_halves, normal_halves, row_key, uniform_d,
+                                     uniform_f, unit_d, unit_f)
+
+
+cdef enum:
+    BERNOULLI = 0
+    GAUSSIAN = 1  # hidden: unit variance; visible: sigma, in u = v / sigma
+    NRELU = 2
+    N_HIDDEN_UNITS = 3
+
+# Examples per chunk of precomputed row keys in the by-unit loops.
+cdef enum:
+    KEY_CHUNK = 256
+
+cdef inline int check_hidden_unit(int unit) except -1:
+    """Raise ValueError unless ``unit`` is the code of a hidden unit type:
+    every kernel checks before its loops, which cannot raise."""
+    if not 0 <= unit < N_HIDDEN_UNITS:
+        raise ValueError(f"unknown hidden unit code {unit}; see skdbn._kernels.UNIT_CODES")
+    return 0
+
+
+cdef inline int check_groups(const Py_ssize_t[:, ::1] groups, Py_ssize_t n_vis,
+                            Py_ssize_t n_sigma, Py_ssize_t col0=0) except -1:
+    """Raise ValueError unless ``groups`` are sorted, disjoint [start, stop)
+    column ranges of at least 2 units within the n_vis Bernoulli visibles."""
+    cdef Py_ssize_t g, prev = 0
+    if groups.shape[1] != 2:
+        raise ValueError("softmax groups must be (start, stop) pairs")
+    if n_sigma or col0:
+        raise ValueError("softmax groups need Bernoulli visibles in one process")
+    for g in range(groups.shape[0]):
+        if groups[g, 0] < prev or groups[g, 1] - groups[g, 0] < 2 or groups[g, 1] > n_vis:
+            pairs = [[groups[i, 0], groups[i, 1]] for i in range(groups.shape[0])]
+            raise ValueError(
+                f"softmax groups must be sorted, disjoint (start, stop) ranges of at "
+                f"least 2 of the {n_vis} visible units; got {pairs}")
+        prev = groups[g, 1]
+    return 0
+
 
 cdef inline floating draw_uniform(floating like, uint64_t rk, Py_ssize_t j) noexcept nogil:
     if floating is float:
@@ -8,36 +59,12 @@ cdef inline floating draw_uniform(floating like, uint64_t rk, Py_ssize_t j) noex
         return uniform_d(rk, <unsigned int> j)
 
 
-# Examples per chunk of precomputed row keys in hidden_block_by_unit.
-cdef enum:
-    KEY_CHUNK = 256
-
-
 cdef inline floating draw_uniform_halves(floating like, uint32_t lo, uint32_t hi,
                                          uint32_t j) noexcept nogil:
     if floating is float:
         return unit_f(hash32_halves(lo, hi, j))
     else:
         return unit_d(hash32_halves(lo, hi, j))
-
-
-# --------------------------------------------------------------------------
-# Unit types: each states here, and nowhere else, its conditional mean given
-# its total input x, its sampler, and its term of the free energy, which is
-# log sum_h exp(x h - e(h)) for its own energy e (so -F(v) is the visible
-# term plus the sum over hidden units of this term at x_j). The statistics of
-# the gradient are the means (or the samples, for sampled statistics). Loops
-# choose the type once, outside their inner loop. Codes as in UNIT_CODES.
-# --------------------------------------------------------------------------
-
-cdef enum:
-    BERNOULLI = 0
-    GAUSSIAN = 1  # hidden: unit variance; visible: sigma, in u = v / sigma
-    NRELU = 2
-
-UNIT_CODES = {"bernoulli": BERNOULLI, "gaussian": GAUSSIAN, "nrelu": NRELU}
-
-cdef double HALF_LOG_2PI = 0.9189385332046728
 
 
 # Bernoulli (logistic): mean sigmoid(x), sample 1[u < mean], term softplus(x).
@@ -58,7 +85,7 @@ cdef inline floating gaussian_sample(floating mean, uint32_t lo, uint32_t hi,
 
 
 cdef inline double gaussian_term(double x) noexcept nogil:
-    return 0.5 * x * x + HALF_LOG_2PI
+    return 0.5 * x * x + 0.9189385332046728  # log sqrt(2 pi)
 
 
 cdef inline double softplus_d(double x) noexcept nogil:
@@ -98,6 +125,8 @@ cdef inline floating nrelu_sample(floating x, uint32_t lo, uint32_t hi,
     return y if y > 0 else 0
 
 
+# Dispatch on the code, for the loops that are not the vectorised fast paths.
+# Codes were checked on entry (check_hidden_unit), so Bernoulli is the rest.
 cdef inline floating hidden_mean(int unit, floating x) noexcept nogil:
     if unit == GAUSSIAN:
         return x
@@ -125,9 +154,46 @@ cdef inline double hidden_term(int unit, double x) noexcept nogil:
     return softplus_d(x)
 
 
-def hidden_free_term(int unit, double x):
-    """The free-energy term of one hidden unit of type ``unit`` at input ``x``."""
-    return hidden_term(unit, x)
+cdef inline void hidden_run(int unit, floating *row, floating *srow, Py_ssize_t n,
+                            floating cj, const Draw *d, const uint32_t *klo,
+                            const uint32_t *khi, uint32_t j) noexcept nogil:
+    """Unit j of examples 0..n-1 (contiguous in ``row`` and ``srow``) for a
+    Gaussian or NReLU unit: one loop per type and case, so that each
+    vectorises. ``row`` holds the input less cj and receives d.sign times
+    the mean (the sample if d.sampled); ``srow``, if not NULL, the draws."""
+    cdef Py_ssize_t i
+    cdef floating x, s
+    cdef floating sign = <floating> d.sign
+    if unit == GAUSSIAN:
+        if d.sampled:
+            for i in range(n):
+                s = gaussian_sample(row[i] + cj, klo[i], khi[i], j)
+                row[i] = sign * s
+                if srow != NULL:
+                    srow[i] = s
+        elif srow == NULL:
+            for i in range(n):
+                row[i] = sign * (row[i] + cj)
+        else:
+            for i in range(n):
+                x = row[i] + cj
+                row[i] = sign * x
+                srow[i] = gaussian_sample(x, klo[i], khi[i], j)
+    elif unit == NRELU:
+        if d.sampled:
+            for i in range(n):
+                s = nrelu_sample(row[i] + cj, klo[i], khi[i], j)
+                row[i] = sign * s
+                if srow != NULL:
+                    srow[i] = s
+        elif srow == NULL:
+            for i in range(n):
+                row[i] = sign * nrelu_mean(row[i] + cj)
+        else:
+            for i in range(n):
+                x = row[i] + cj
+                row[i] = sign * nrelu_mean(x)
+                srow[i] = nrelu_sample(x, klo[i], khi[i], j)
 
 
 # Softmax groups of visible units: K-way one-hot blocks among Bernoulli
@@ -137,22 +203,21 @@ def hidden_free_term(int unit, double x):
 # first column); free-energy term: none (the visible term b.v is the same).
 # ``groups`` holds [start, stop) column pairs, sorted and disjoint.
 
-cdef double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t r0,
-                                Py_ssize_t r1, const floating *b,
-                                const Py_ssize_t *groups, Py_ssize_t n_groups,
-                                bint sample, const floating *data, uint64_t key,
-                                uint64_t stream) noexcept nogil:
+cdef inline double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t r0,
+                                       Py_ssize_t r1, const Py_ssize_t *groups,
+                                       Py_ssize_t n_groups, const floating *data,
+                                       Draw d) noexcept nogil:
     """Rows [r0, r1): each group's columns hold their input (h W + b) on
-    entry, their mean or one-hot sample on return. Returns the squared error
-    of those columns against ``data`` (if not NULL)."""
+    entry, their mean or one-hot sample (``d.sample``) on return. Returns
+    the squared error of those columns against ``data`` (if not NULL)."""
     cdef Py_ssize_t i, j, g, g0, g1, chosen
     cdef uint64_t rk
-    cdef double mx, tot, cum, e, d, err = 0
+    cdef double mx, tot, cum, e, dd, err = 0
     cdef floating u
     cdef floating *row
     for i in range(r0, r1):
         row = act + i * ld
-        rk = row_key(key, stream, i)
+        rk = row_key(d.key, d.stream, i)
         for g in range(n_groups):
             g0 = groups[2 * g]
             g1 = groups[2 * g + 1]
@@ -167,7 +232,7 @@ cdef double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t r0,
                 tot = tot + e
             for j in range(g0, g1):
                 row[j] = <floating> (row[j] / tot)
-            if sample:
+            if d.sample:
                 u = draw_uniform_halves(row[g0], <uint32_t> rk, <uint32_t> (rk >> 32),
                                         <uint32_t> g0)
                 chosen = g1 - 1
@@ -181,6 +246,6 @@ cdef double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t r0,
                     row[j] = 1 if j == chosen else 0
             if data != NULL:
                 for j in range(g0, g1):
-                    d = data[i * ld + j] - row[j]
-                    err = err + d * d
+                    dd = data[i * ld + j] - row[j]
+                    err = err + dd * dd
     return err

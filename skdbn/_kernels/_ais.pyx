@@ -1,8 +1,45 @@
-# Included by _cd.pyx.
+"""Annealed importance sampling (Salakhutdinov & Murray 2008): the chains of
+every run advance together, one product ``v W^T`` and one ``h W`` per
+temperature, in one thread team. Call with BLAS limited to one thread.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport uint32_t, uint64_t
+from libc.string cimport memcpy
 
-# --------------------------------------------------------------------------
-# Annealed importance sampling (Salakhutdinov & Murray 2008).
-# --------------------------------------------------------------------------
+import numpy as np
+
+from skdbn._kernels._blas cimport gemm, gemv
+from skdbn._kernels._math cimport sigmoid, softplus, skdbn_softplusf
+from skdbn._kernels._model cimport Model
+from skdbn._kernels._parallel cimport bound, effective_threads
+from skdbn._kernels._random cimport batch_key_nogil, normal, row_key
+from skdbn._kernels._units cimport (BERNOULLI, NRELU, check_hidden_unit, draw_uniform,
+                                    hidden_mean, hidden_sample, hidden_term)
+
+
+ctypedef struct Anneal:
+    # One temperature of the chains.
+    double beta                # this inverse temperature
+    double beta_prev           # the previous one
+    uint64_t key               # the temperature's random numbers
+    const void *b_base         # visible biases of the base-rate model
+    const void *b_diff         # b - b_base
+
+
+ctypedef struct AISOptions:
+    # Built by Cython from a dict of these names.
+    uint64_t seed
+    int n_threads
+    int hidden_unit
+
+
+cdef inline Anneal anneal(double beta, double beta_prev, uint64_t key,
+                          const void *b_base, const void *b_diff) noexcept nogil:
+    cdef Anneal a
+    a.beta, a.beta_prev, a.key, a.b_base, a.b_diff = beta, beta_prev, key, b_base, b_diff
+    return a
+
 
 cdef inline floating softplus_fast(floating x) noexcept nogil:
     if floating is float:
@@ -12,14 +49,13 @@ cdef inline floating softplus_fast(floating x) noexcept nogil:
 
 
 cdef void ais_hidden_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
-                           Py_ssize_t j0, Py_ssize_t j1, const floating *c,
-                           floating beta, floating beta_prev, floating *samples,
-                           const floating *ones, floating *log_w_part,
-                           uint64_t key, int unit) noexcept nogil:
+                           Py_ssize_t j0, Py_ssize_t j1, const Model *M, Anneal a,
+                           floating *samples, const floating *ones,
+                           floating *log_w_part) noexcept nogil:
     """log_w_part[i] = sum_j term(beta a_ij) - term(beta_prev a_ij),
     a = act + c; samples <- p(h | beta a) unless NULL.
 
-    The free-energy term and sampler are the unit type's (``_units.pxi``);
+    The free-energy term and sampler are the unit type's (``_units.pxd``);
     a unit's own energy (h^2 / 2 for Gaussian units) is not annealed, so
     every intermediate model is proper. Bernoulli, the fast path, uses the
     vectorised float softplus. The element-wise loop has no reduction, so it
@@ -28,45 +64,46 @@ cdef void ais_hidden_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
     """
     cdef Py_ssize_t i, j
     cdef uint64_t rk
-    cdef floating a, p
+    cdef floating x, p
     cdef floating *row
     cdef floating *srow
+    cdef const floating *c = <const floating *> M.c
+    cdef floating beta = <floating> a.beta, beta_prev = <floating> a.beta_prev
+    cdef int unit = M.hidden_unit
     if unit != BERNOULLI:
         for i in range(rows):
             row = act + i * ld
-            rk = row_key(key, 0, i)
+            rk = row_key(a.key, 0, i)
             for j in range(j0, j1):
-                a = row[j] + c[j]
+                x = row[j] + c[j]
                 if samples != NULL:
-                    p = hidden_mean(unit, beta * a)
-                    samples[i * ld + j] = hidden_sample(unit, beta * a, p, <uint32_t> rk,
+                    p = hidden_mean(unit, beta * x)
+                    samples[i * ld + j] = hidden_sample(unit, beta * x, p, <uint32_t> rk,
                                                         <uint32_t> (rk >> 32), <uint32_t> j)
-                row[j] = <floating> (hidden_term(unit, beta * a)
-                                     - hidden_term(unit, beta_prev * a))
+                row[j] = <floating> (hidden_term(unit, beta * x)
+                                     - hidden_term(unit, beta_prev * x))
         gemv(rows, j1 - j0, 1, act + j0, ld, ones, 0, log_w_part)
         return
     for i in range(rows):
         row = act + i * ld
         if samples != NULL:
             srow = samples + i * ld
-            rk = row_key(key, 0, i)
+            rk = row_key(a.key, 0, i)
             for j in range(j0, j1):
-                a = row[j] + c[j]
-                p = sigmoid(beta * a)
+                x = row[j] + c[j]
+                p = sigmoid(beta * x)
                 srow[j] = draw_uniform(p, rk, j) < p
-                row[j] = softplus_fast(beta * a) - softplus_fast(beta_prev * a)
+                row[j] = softplus_fast(beta * x) - softplus_fast(beta_prev * x)
         else:
             for j in range(j0, j1):
-                a = row[j] + c[j]
-                row[j] = softplus_fast(beta * a) - softplus_fast(beta_prev * a)
+                x = row[j] + c[j]
+                row[j] = softplus_fast(beta * x) - softplus_fast(beta_prev * x)
     gemv(rows, j1 - j0, 1, act + j0, ld, ones, 0, log_w_part)
 
 
 cdef void ais_visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
-                            Py_ssize_t j0, Py_ssize_t j1, const floating *b,
-                            const floating *b_base, const floating *b_diff,
-                            const floating *sigma, floating beta,
-                            floating *dot_part, uint64_t key) noexcept nogil:
+                            Py_ssize_t j0, Py_ssize_t j1, const Model *M, Anneal a,
+                            floating *dot_part) noexcept nogil:
     """act (= beta h W) <- visible samples at inverse temperature beta.
 
     Bernoulli: sigmoid(act + (1 - beta) b_base + beta b), and
@@ -77,9 +114,13 @@ cdef void ais_visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
     cdef uint64_t rk
     cdef floating x
     cdef floating *row
+    cdef const floating *b = <const floating *> M.b
+    cdef const floating *sigma = <const floating *> M.sigma
+    cdef const floating *b_base = <const floating *> a.b_base
+    cdef floating beta = <floating> a.beta
     for i in range(rows):
         row = act + i * ld
-        rk = row_key(key, 1, i)
+        rk = row_key(a.key, 1, i)
         if sigma == NULL:
             for j in range(j0, j1):
                 x = sigmoid(row[j] + (1 - beta) * b_base[j] + beta * b[j])
@@ -88,57 +129,62 @@ cdef void ais_visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
             for j in range(j0, j1):
                 row[j] = row[j] + b[j] / sigma[j] + <floating> normal(rk, <unsigned int> j)
     if sigma == NULL:
-        gemv(rows, j1 - j0, 1, act + j0, ld, b_diff + j0, 0, dot_part)
+        gemv(rows, j1 - j0, 1, act + j0, ld, <const floating *> a.b_diff + j0, 0, dot_part)
 
 
 def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1] c,
-            const floating[::1] b_base, const floating[::1] sigma,
-            const double[::1] betas, double[::1] log_w, uint64_t seed,
-            int n_threads=1, const floating[:, ::1] v_init=None,
-            int hidden_unit=BERNOULLI):
+            const floating[::1] sigma, const floating[::1] b_base,
+            const double[::1] betas, double[::1] log_w, AISOptions options,
+            const floating[:, ::1] v_init=None):
     """Run AIS chains from the base model to the RBM; returns log weights.
 
     Each temperature costs one product ``v W^T`` (serving both the importance
     weight and the hidden sample) and one product ``h W`` (the visible
     sample). Gaussian chains run in u = v / sigma, with a base model that
-    shares the RBM's visible biases and sigma. Call with BLAS limited to one
-    thread.
+    shares the RBM's visible biases and sigma.
 
     Parameters
     ----------
     W, b, c : arrays
         The RBM (components_, visible and hidden biases).
-    b_base : array of shape (n_visible,)
-        Visible biases of the base-rate model (Bernoulli; ignored otherwise).
     sigma : array of shape (n_visible,) or (0,)
         Visible standard deviations (Gaussian) or empty (Bernoulli).
+    b_base : array of shape (n_visible,)
+        Visible biases of the base-rate model (Bernoulli; ignored otherwise).
     betas : array of shape (K + 1,)
         Inverse temperatures, increasing from 0 to 1.
     log_w : array of shape (n_runs,), output
         Log importance weights, ``log Z / Z_base`` estimates.
-    seed : int
-        Seed of the counter-based generator.
+    options : dict
+        ``seed`` (of the counter-based generator), ``n_threads`` and
+        ``hidden_unit`` (a code of ``UNIT_CODES``; not NReLU, whose free
+        energy is an approximation).
     v_init : array of shape (n_runs, n_visible), default=None
         Start of the chains (Bernoulli) instead of a sample of the base
         model: reverse AIS runs from data with ``betas`` decreasing.
-    hidden_unit : int
-        Code of the hidden unit type (``UNIT_CODES``); not NReLU, whose
-        free energy is an approximation.
     """
     cdef Py_ssize_t n_runs = log_w.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
     cdef Py_ssize_t K = betas.shape[0] - 1, k, r, lo, hi
     cdef int t, nt
+    cdef uint64_t seed = options.seed
     cdef const floating *sig = NULL if sigma.shape[0] == 0 else &sigma[0]
-    cdef floating beta, beta_prev
-    if hidden_unit == NRELU:
+    cdef Model M
+    check_hidden_unit(options.hidden_unit)
+    if options.hidden_unit == NRELU:
         raise ValueError("AIS needs a unit type with an exact free energy, not NReLU")
     if K < 1 or n_runs == 0:
         raise ValueError("AIS needs at least two temperatures and one run")
+    if b.shape[0] != n_vis or c.shape[0] != n_hid or b_base.shape[0] != n_vis \
+            or (sig != NULL and sigma.shape[0] != n_vis):
+        raise ValueError("ais_run: W, b, c, sigma and b_base do not match")
     if v_init is not None and (v_init.shape[0] != n_runs or v_init.shape[1] != n_vis
                                or sigma.shape[0] != 0):
         raise ValueError("v_init must be (n_runs, n_visible), for Bernoulli visibles")
+    M.W, M.b, M.c, M.sigma = <void *> &W[0, 0], <void *> &b[0], <void *> &c[0], <void *> sig
+    M.n_hid, M.n_vis, M.hid0, M.vis0 = n_hid, n_vis, 0, 0
+    M.hidden_unit, M.groups, M.n_groups = options.hidden_unit, NULL, 0
     dtype = np.asarray(W).dtype
-    nt = effective_threads(n_threads, n_runs, n_hid, n_vis)
+    nt = effective_threads(options.n_threads, n_runs, n_hid, n_vis)
     cdef floating[:, ::1] v = np.zeros((n_runs, n_vis), dtype=dtype)
     cdef floating[:, ::1] act = np.empty((n_runs, n_hid), dtype=dtype)
     cdef floating[:, ::1] h = np.empty((n_runs, n_hid), dtype=dtype)
@@ -149,6 +195,8 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
     cdef floating *v0 = &v[0, 0]
     cdef floating *a0 = &act[0, 0]
     cdef floating *h0 = &h[0, 0]
+    cdef const void *bb = &b_base[0]
+    cdef const void *bd = &b_diff[0]
 
     with nogil:
         for r in range(n_runs):
@@ -157,16 +205,14 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
             # v_1 ~ base model: the visible block on a zero input at beta = 0.
             for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                 ais_visible_block(v0, n_vis, n_runs, bound(n_vis, nt, t),
-                                  bound(n_vis, nt, t + 1), &b[0], &b_base[0],
-                                  &b_diff[0], sig, 0, &dots[t, 0],
-                                  batch_key_nogil(seed, 0))
+                                  bound(n_vis, nt, t + 1), &M,
+                                  anneal(0, 0, batch_key_nogil(seed, 0), bb, bd),
+                                  &dots[t, 0])
         else:
             memcpy(v0, &v_init[0, 0], n_runs * n_vis * sizeof(floating))
             gemv(n_runs, n_vis, 1, v0, n_vis, &b_diff[0], 0, &dots[0, 0])
         with parallel(num_threads=nt):
             for k in range(1, K + 1):
-                beta = betas[k]
-                beta_prev = betas[k - 1]
                 # log w += log p*_k(v) - log p*_{k-1}(v); then h ~ p_k(h | v).
                 for t in prange(nt, schedule='static', chunksize=1):
                     lo = bound(n_hid, nt, t)
@@ -174,22 +220,24 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
                     if hi > lo:
                         gemm(False, True, n_runs, hi - lo, n_vis, 1, v0, n_vis,
                              &W[lo, 0], n_vis, 0, a0 + lo, n_hid)
-                        ais_hidden_block(a0, n_hid, n_runs, lo, hi, &c[0], beta,
-                                         beta_prev, h0 if k < K else NULL,
-                                         &ones[0], &part[t, 0],
-                                         batch_key_nogil(seed, k), hidden_unit)
+                        ais_hidden_block(a0, n_hid, n_runs, lo, hi, &M,
+                                         anneal(betas[k], betas[k - 1],
+                                                batch_key_nogil(seed, k), bb, bd),
+                                         h0 if k < K else NULL, &ones[0], &part[t, 0])
                 for r in prange(n_runs, schedule='static'):
                     for t in range(nt):
-                        log_w[r] += part[t, r] + (beta - beta_prev) * dots[t, r]
+                        log_w[r] += part[t, r] + (<floating> betas[k]
+                                                  - <floating> betas[k - 1]) * dots[t, r]
                 if k < K:
                     # v ~ p_k(v | h): the product is scaled by beta.
                     for t in prange(nt, schedule='static', chunksize=1):
                         lo = bound(n_vis, nt, t)
                         hi = bound(n_vis, nt, t + 1)
                         if hi > lo:
-                            gemm(False, False, n_runs, hi - lo, n_hid, beta, h0,
-                                 n_hid, &W[0, lo], n_vis, 0, v0 + lo, n_vis)
-                            ais_visible_block(v0, n_vis, n_runs, lo, hi, &b[0],
-                                              &b_base[0], &b_diff[0], sig, beta,
-                                              &dots[t, 0], batch_key_nogil(seed, k))
+                            gemm(False, False, n_runs, hi - lo, n_hid, <floating> betas[k],
+                                 h0, n_hid, &W[0, lo], n_vis, 0, v0 + lo, n_vis)
+                            ais_visible_block(v0, n_vis, n_runs, lo, hi, &M,
+                                              anneal(betas[k], betas[k - 1],
+                                                     batch_key_nogil(seed, k), bb, bd),
+                                              &dots[t, 0])
     return np.asarray(log_w)

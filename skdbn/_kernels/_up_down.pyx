@@ -1,8 +1,11 @@
-# Included by _cd.pyx.
+"""The delta rule of up-down, the generative fine-tuning of a DBN's untied
+weights (Hinton, Osindero & Teh 2006)."""
+from cython cimport floating
+from cython.parallel cimport prange
 
-# --------------------------------------------------------------------------
-# Delta rule, for the up-down fine-tuning of a DBN's untied weights.
-# --------------------------------------------------------------------------
+from skdbn._kernels._blas cimport gemm
+from skdbn._kernels._parallel cimport bound, effective_threads
+
 
 def add_outer(floating[:, ::1] W, const floating[:, ::1] A,
               const floating[:, ::1] B, double alpha, int n_threads=1):

@@ -1,0 +1,1 @@
+"""The kernels compiled for AVX2 + FMA (see skdbn._kernels)."""

@@ -1,0 +1,1 @@
+"""The kernels compiled with the portable flags (see skdbn._kernels)."""

@@ -1,0 +1,97 @@
+# How the kernels see an RBM: the structs that carry a model, the random
+# numbers of one phase, and the options of a training step, so that no phase
+# or driver takes more than about ten arguments.
+#
+# Arrays travel as ``void *`` because a struct cannot be fused: each phase is
+# fused over ``floating`` through its own typed arguments and reads the
+# model's arrays in that type (they always share the dtype of the data).
+from libc.stdint cimport uint64_t
+
+
+ctypedef struct Model:
+    # An RBM, or one process's block of it (skdbn.distributed).
+    void *W                    # (n_hid, n_vis) weights, row-major: components_
+    void *b                    # (n_vis,) visible biases
+    void *c                    # (n_hid,) hidden biases
+    void *sigma                # (n_vis,) std of Gaussian visibles; NULL otherwise
+    Py_ssize_t n_hid
+    Py_ssize_t n_vis
+    Py_ssize_t hid0            # index of unit 0 of this block in the whole model:
+    Py_ssize_t vis0            #   the random numbers follow the global index
+    int hidden_unit            # hidden unit type (_units.pxd)
+    const Py_ssize_t *groups   # [start, stop) column pairs of softmax groups
+    Py_ssize_t n_groups
+
+
+ctypedef struct Draw:
+    # The random numbers of one phase, and what it writes.
+    uint64_t key               # the minibatch's key (_random.batch_key)
+    uint64_t stream            # the sampling stage (skdbn._streams)
+    bint sample                # visible phases: write samples, not means
+    bint sampled               # hidden phases: the statistics are the samples
+    double sign                # hidden phases: factor of the statistics written
+    void *samples              # hidden phases: where draws go, or NULL (none)
+    Py_ssize_t lds             # their stride (same layout as the statistics)
+
+
+ctypedef struct StepOptions:
+    # One CD-k / PCD update; built by Cython from a dict of these names.
+    int cd_k
+    bint persistent
+    bint sample_visible
+    bint sampled_statistics
+    double learning_rate
+    double momentum
+    double weight_decay
+    double sparsity_target
+    double sparsity_cost       # 0: no sparsity penalty
+    double sigma_learning_rate
+    double sigma_min
+    uint64_t key
+    int n_threads
+    int hidden_unit
+
+
+ctypedef struct Rule:
+    # The weight update of a step: W_inc = momentum W_inc + alpha G - decay W.
+    double alpha               # learning rate / minibatch size
+    double momentum
+    double decay               # learning rate * weight decay
+    bint direct                # no momentum, no decay: W += alpha G in the GEMM
+
+
+ctypedef struct Stats:
+    # The stacked statistics of the gradient G = hid^T vis over 2m rows
+    # (the negative half negated): hid is (2m, n_hid), or (n_hid, 2m) by unit.
+    const void *hid
+    Py_ssize_t ldh
+    bint by_unit
+    const void *vis            # (2m, n_vis), row-major
+    Py_ssize_t m2
+
+
+cdef inline Draw draw_of(uint64_t key, uint64_t stream) noexcept nogil:
+    """A phase drawing from (key, stream) that writes means, sign 1."""
+    return hidden_draw(key, stream, False, 1, NULL, 0)
+
+
+cdef inline Draw hidden_draw(uint64_t key, uint64_t stream, bint sampled, double sign,
+                             void *samples, Py_ssize_t lds) noexcept nogil:
+    """A hidden phase: statistics ``sign`` * means (samples if ``sampled``),
+    draws into ``samples`` (stride ``lds``) unless NULL."""
+    cdef Draw d
+    d.key = key
+    d.stream = stream
+    d.sample = False
+    d.sampled = sampled
+    d.sign = sign
+    d.samples = samples
+    d.lds = lds
+    return d
+
+
+cdef inline Draw visible_draw(uint64_t key, uint64_t stream, bint sample) noexcept nogil:
+    """A visible phase: samples if ``sample``, else means."""
+    cdef Draw d = hidden_draw(key, stream, False, 1, NULL, 0)
+    d.sample = sample
+    return d
