@@ -195,9 +195,9 @@ def bench(V, H, m, n_samples, gaussian, repeats, skdbn_only=False, unit_peers=Fa
     peers["skdbn"] = run_skdbn(X, H, m, gaussian)
     if cd_variant() != "baseline":
         # The same build's baseline kernels, which CPUs without AVX2 run.
-        import skdbn._kernels._cd_baseline as baseline
+        from skdbn._kernels import driver
 
-        peers["skdbn base"] = run_skdbn(X, H, m, gaussian, kernels=baseline)
+        peers["skdbn base"] = run_skdbn(X, H, m, gaussian, kernels=driver("_cd", "baseline"))
     if not gaussian:
         peers["skdbn PCD"] = run_skdbn(X, H, m, gaussian, persistent=True)
     if unit_peers:

@@ -81,7 +81,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "sparsity_cost": [Interval(Real, 0, None, closed="left")],
         "dtype": [None, StrOptions({"float32", "float64"}), type],
         "n_jobs": [None, Integral],
-        # One name per unit type of the kernels (skdbn/_kernels/_units.pxi).
+        # One name per unit type of the kernels (skdbn/_kernels/_units.pxd).
         "hidden_units": [StrOptions({"bernoulli", "gaussian", "nrelu"})],
     }
 

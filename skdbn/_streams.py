@@ -73,7 +73,7 @@ GIBBS_HIDDEN = 0
 GIBBS_VISIBLE = 1
 
 
-# AIS (``_kernels/_ais.pxi``), keyed by a seed drawn with ``draw_seed`` per
+# AIS (``_kernels/_ais.pyx``), keyed by a seed drawn with ``draw_seed`` per
 # call: intermediate distribution k uses ``batch_key(seed, k, 0)``, its
 # hidden samples stream AIS_HIDDEN and its visible samples stream
 # AIS_VISIBLE (k = 0: the base model's visible draw).

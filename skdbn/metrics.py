@@ -121,7 +121,7 @@ def _check_hidden_units(rbm):
 
 
 def _hidden_term(rbm, x):
-    """The hidden units' free-energy term (skdbn/_kernels/_units.pxi) at x."""
+    """The hidden units' free-energy term (skdbn/_kernels/_units.pxd) at x."""
     return _inference.hidden_free_term(hidden_unit_code(rbm), float(x))
 
 

@@ -18,7 +18,7 @@ ESTIMATORS = [
                  weight_decay=1e-3, sparsity_cost=0.1, random_state=0),
     GaussianBernoulliRBM(n_components=8, n_iter=3, random_state=0),
     GaussianBernoulliRBM(n_components=8, n_iter=3, sigma="learn", random_state=0),
-    # Each hidden unit type (skdbn/_kernels/_units.pxi). Some checks fit data
+    # Each hidden unit type (skdbn/_kernels/_units.pxd). Some checks fit data
     # around 100, on which unbounded hidden units grow W by a factor of about
     # 1 + 1e4 * learning_rate per step: a tiny step keeps them finite.
     BernoulliRBM(n_components=8, n_iter=3, hidden_units="gaussian", learning_rate=1e-6,

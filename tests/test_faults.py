@@ -31,7 +31,7 @@ from skdbn import (
     ZCAWhitener,
     merge_patch_rbms,
 )
-from skdbn._kernels import _cd
+from skdbn._kernels import _cd, _up_down
 from skdbn.metrics import log_partition_ais
 from skdbn.utils._threads import single_threaded_blas
 
@@ -337,7 +337,7 @@ FAULT_CASES = [
     ("GaussianBernoulliRBM", "partial_fit", (_cd, "cd_step"), 3),
     ("DBNTransformer", "fit", (_cd, "cd_step"), 13),
     ("DBNTransformer", "partial_fit", (_cd, "cd_step"), 8),
-    ("DBNTransformer", "fit", (_cd, "add_outer"), 3),  # up-down fine-tuning
+    ("DBNTransformer", "fit", (_up_down, "add_outer"), 3),  # up-down fine-tuning
     ("PretrainedMLPClassifier", "fit", (skdbn._mlp._mlp, "train_step"), 6),
     ("ZCAWhitener", "fit", (skdbn._zca, "dsyrk"), 3),
     ("ZCAWhitener", "partial_fit", (skdbn._zca, "dsyrk"), 3),

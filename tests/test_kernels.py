@@ -14,8 +14,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from skdbn._kernels import _cd
-from skdbn._kernels._cd import box_muller, normal_array
+from kernel_helpers import box_muller, cd_step, normal_array
+from skdbn._kernels import _inference, _up_down
 from skdbn._kernels._random import batch_key, uniform_array
 
 TOL = {np.float32: dict(rtol=1e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
@@ -135,7 +135,7 @@ def run_both(dtype, gaussian, params, learn_sigma=False, n_threads=2, shape=(10,
     grad = np.empty((H, V) if learn_sigma else (0, 0), dtype)
     hid_mean = ker["hid_mean"] if kw["sparsity_cost"] > 0 else np.zeros(0, dtype)
     with threadpool_limits(limits=1, user_api="blas"):
-        ker_err = _cd.cd_step(
+        ker_err = cd_step(
             ker["W"], ker["b"], ker["c"], ker["W_inc"], ker["b_inc"], ker["c_inc"],
             ker["sigma"], vis, hid, chain, hid_mean, grad, m,
             n_threads=n_threads, **kw)
@@ -193,19 +193,19 @@ def test_conditionals_match_numpy(dtype):
     with threadpool_limits(limits=1, user_api="blas"):
         p = np.empty((11, 9), dtype)
         s = np.empty((11, 9), dtype)
-        _cd.hidden_given_visible(U, W, c, p, samples=s, key=5, stream=2, n_threads=2)
+        _inference.hidden_given_visible(U, W, c, p, s, (5, 2), n_threads=2)
         assert_allclose(p, expit(U @ W.T + c), **tol)
         assert_array_equal(s, uniform_array(5, 2, 11, 9, dtype) < p)
 
         v = np.empty((11, 6), dtype)
-        _cd.visible_given_hidden(Hs, W, b, np.zeros(0, dtype), v, n_threads=2)
+        _inference.visible_given_hidden(Hs, W, b, np.zeros(0, dtype), v, n_threads=2)
         assert_allclose(v, expit(Hs @ W + b), **tol)
-        _cd.visible_given_hidden(Hs, W, b, sigma, v, sample=True, key=3, stream=1)
+        _inference.visible_given_hidden(Hs, W, b, sigma, v, (3, 1))
         expected = b + sigma * (Hs @ W) + sigma * normal_array(3, 1, 11, 6)
         assert_allclose(v, expected, **tol)
 
         f = np.empty(11, dtype)
-        _cd.softplus_sum(U, W, c, f, n_threads=2)
+        _inference.hidden_free_energy(U, W, c, f, n_threads=2)
         assert_allclose(f, np.logaddexp(0, U @ W.T + c).sum(1), **tol)
 
 
@@ -213,7 +213,7 @@ def test_sigmoid_saturates_and_propagates_nan():
     W = np.array([[1.0]], np.float32)
     out = np.empty((4, 1), np.float32)
     U = np.array([[-1e4], [1e4], [np.inf], [np.nan]], np.float32)
-    _cd.hidden_given_visible(U, W, np.zeros(1, np.float32), out)
+    _inference.hidden_given_visible(U, W, np.zeros(1, np.float32), out)
     assert out[0, 0] == pytest.approx(0, abs=1e-30)
     assert out[1, 0] == 1 and out[2, 0] == 1
     assert np.isnan(out[3, 0])
@@ -223,8 +223,8 @@ def test_fast_expf_accuracy():
     # The float32 sigmoid uses a polynomial exp; check it against float64.
     x = np.linspace(-80, 80, 200_001).astype(np.float32)
     out = np.empty((x.size, 1), np.float32)
-    _cd.hidden_given_visible(x[:, None], np.ones((1, 1), np.float32),
-                             np.zeros(1, np.float32), out)
+    _inference.hidden_given_visible(x[:, None], np.ones((1, 1), np.float32),
+                                    np.zeros(1, np.float32), out)
     exact = expit(x.astype(np.float64))
     assert np.max(np.abs(out[:, 0] - exact) / exact) < 4e-7
 
@@ -271,7 +271,7 @@ def test_add_outer_matches_numpy(dtype, n_threads):
     W = rng.normal(size=(40, 300)).astype(dtype)
     expected = W + 0.3 * A.T @ B
     with threadpool_limits(limits=1, user_api="blas"):
-        _cd.add_outer(W, A, B, 0.3, n_threads)
+        _up_down.add_outer(W, A, B, 0.3, n_threads)
     assert_allclose(W, expected, **TOL[dtype])
     with pytest.raises(ValueError, match="inconsistent shapes"):
-        _cd.add_outer(W, A, np.ascontiguousarray(B[:, :10]), 0.3, n_threads)
+        _up_down.add_outer(W, A, np.ascontiguousarray(B[:, :10]), 0.3, n_threads)

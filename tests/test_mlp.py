@@ -382,8 +382,11 @@ def test_integer_sample_weight_equals_repeated_rows(dbn, digits_split):
                   learning_rate_init=0.05, early_stopping=False, random_state=0)
     weighted = PretrainedMLPClassifier(**params).fit(X, y, sample_weight=w)
     repeated = PretrainedMLPClassifier(**params).fit(np.repeat(X, w, 0), np.repeat(y, w))
+    # The output layer starts from LogisticRegression (lbfgs, tol=1e-4), whose
+    # two fits stop at points a gradient of ~1e-4 apart; the same holds for
+    # the probabilities after three steps (1.03e-4 seen with one BLAS build).
     assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-4)
-    assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-4)
+    assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=5e-4)
     # Different weights give a different model (the weights are used).
     other = PretrainedMLPClassifier(**params).fit(X, y)
     assert np.abs(other.predict_proba(X) - weighted.predict_proba(X)).max() > 1e-3

@@ -8,7 +8,7 @@ from numpy.testing import assert_array_equal
 
 from skdbn import BernoulliRBM, GaussianBernoulliRBM
 from skdbn import _streams
-from skdbn._kernels import _cd
+from skdbn._kernels import UNIT_CODES
 from skdbn._state import CDParams, RBMState, blocks, momentum_at, train_epochs
 
 DTYPES = [np.float32, np.float64]
@@ -138,7 +138,7 @@ def test_cd_params_follow_the_estimator():
     assert params.sigma_learning_rate == 0.0 and not params.learn_sigma
     assert CDParams.of(BernoulliRBM(centering=True)).centering
     params = CDParams.of(BernoulliRBM(hidden_units="nrelu", softmax_groups=[(0, 3)]))
-    assert params.hidden_unit == _cd.UNIT_CODES["nrelu"]
+    assert params.hidden_unit == UNIT_CODES["nrelu"]
     assert_array_equal(params.groups, [[0, 3]])
 
 

@@ -14,8 +14,8 @@ from scipy.special import expit, logsumexp
 from threadpoolctl import threadpool_limits
 
 from skdbn import BernoulliRBM, DBNTransformer, GaussianBernoulliRBM
-from skdbn._kernels import _cd
-from skdbn._kernels._cd import normal_array
+from kernel_helpers import cd_step, normal_array
+from skdbn._kernels import UNIT_CODES, _distributed, _inference
 from skdbn._kernels._random import batch_key, uniform_array
 from skdbn.metrics import log_likelihood, log_partition_ais, log_partition_exact
 
@@ -128,10 +128,10 @@ def test_cd_step_every_unit_matches_numpy(dtype, visible, hidden, case):
     vis[:m] = ker["X"]
     chain = np.ascontiguousarray(ker["chain"].T)
     with threadpool_limits(limits=1, user_api="blas"):
-        _cd.cd_step(ker["W"], ker["b"], ker["c"], ker["W_inc"], ker["b_inc"], ker["c_inc"],
-                    ker["sigma"], vis, np.empty((H, 2 * m), dtype), chain,
-                    np.zeros(0, dtype), np.empty((0, 0), dtype), m, n_threads=2,
-                    hidden_unit=_cd.UNIT_CODES[hidden], **kw)
+        cd_step(ker["W"], ker["b"], ker["c"], ker["W_inc"], ker["b_inc"], ker["c_inc"],
+                ker["sigma"], vis, np.empty((H, 2 * m), dtype), chain,
+                np.zeros(0, dtype), np.empty((0, 0), dtype), m, n_threads=2,
+                hidden_unit=UNIT_CODES[hidden], **kw)
     # W_inc is only kept with momentum (else the update goes straight into W).
     names = ("W", "b", "c", "b_inc", "c_inc") + (("W_inc",) if kw["momentum"] else ())
     for name in names:
@@ -150,13 +150,12 @@ def test_conditionals_and_free_energy_terms_match_numpy(dtype, hidden):
     c = rng.normal(0, 1, 7).astype(dtype)
     U = rng.normal(0, 1, (300, 5)).astype(dtype)  # more rows than a key chunk
     x = U @ W.T + c
-    code = _cd.UNIT_CODES[hidden]
+    code = UNIT_CODES[hidden]
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12)
     with threadpool_limits(limits=1, user_api="blas"):
         p = np.empty_like(x)
         s = np.empty_like(x)
-        _cd.hidden_given_visible(U, W, c, p, samples=s, key=4, stream=3, n_threads=2,
-                                 hidden_unit=code)
+        _inference.hidden_given_visible(U, W, c, p, s, (4, 3), n_threads=2, hidden_unit=code)
         assert_allclose(p, hidden_mean(hidden, x), **tol)
         expected = hidden_sample(hidden, x, 4, 3)
         if hidden == "bernoulli":
@@ -166,11 +165,11 @@ def test_conditionals_and_free_energy_terms_match_numpy(dtype, hidden):
         # The distributed slices' version of the same conditional.
         act = (U @ W.T).astype(dtype)
         s2 = np.empty_like(x)
-        _cd.hidden_from_input(act, c, samples=s2, key=4, stream=3, hidden_unit=code)
+        _distributed.hidden_from_input(act, c, samples=s2, draw=(4, 3), hidden_unit=code)
         assert_allclose(act, p, **tol)
         assert_allclose(s2, s, **tol)
         f = np.empty(300, dtype)
-        _cd.softplus_sum(U, W, c, f, n_threads=2, hidden_unit=code)
+        _inference.hidden_free_energy(U, W, c, f, n_threads=2, hidden_unit=code)
         assert_allclose(f, hidden_term(hidden, x.astype(np.float64)).sum(1), **tol)
 
 
@@ -179,8 +178,8 @@ def test_unit_samples_have_their_distribution():
     x = np.full((2000, 50), 1.5)
     s = np.empty_like(x)
     with threadpool_limits(limits=1, user_api="blas"):
-        _cd.hidden_from_input(x.copy(), np.zeros(50), samples=s, key=8,
-                              hidden_unit=_cd.UNIT_CODES["gaussian"])
+        _distributed.hidden_from_input(x.copy(), np.zeros(50), samples=s, draw=(8, 0),
+                                       hidden_unit=UNIT_CODES["gaussian"])
     assert abs(s.mean() - 1.5) < 0.01
     assert abs(s.std() - 1.0) < 0.01
 
@@ -245,7 +244,7 @@ def test_free_energy_is_minus_log_unnormalised_marginal(cls, hidden):
 def test_nrelu_free_energy_term_for_large_inputs():
     # The closed-form linear part and the geometric tail against the sum.
     x = np.array([-60.0, -3.0, 0.0, 2.5, 40.0, 123.4])
-    got = [_cd.hidden_free_term(_cd.UNIT_CODES["nrelu"], float(v)) for v in x]
+    got = [_inference.hidden_free_term(UNIT_CODES["nrelu"], float(v)) for v in x]
     assert_allclose(got, hidden_term("nrelu", x), rtol=1e-12, atol=1e-300)
 
 
@@ -413,11 +412,11 @@ def test_cd_step_softmax_groups_matches_numpy(dtype, hidden, persistent):
     chain = np.ascontiguousarray(ker["chain"].T)
     groups = np.array(GROUPS, dtype=np.intp)
     with threadpool_limits(limits=1, user_api="blas"):
-        err = _cd.cd_step(ker["W"], ker["b"], ker["c"], ker["W_inc"], ker["b_inc"],
-                          ker["c_inc"], ker["sigma"], vis, np.empty((H, 2 * m), dtype),
-                          chain, np.zeros(0, dtype), np.empty((0, 0), dtype), m,
-                          persistent=persistent, learning_rate=0.1, key=key, n_threads=2,
-                          hidden_unit=_cd.UNIT_CODES[hidden], groups=groups)
+        err = cd_step(ker["W"], ker["b"], ker["c"], ker["W_inc"], ker["b_inc"],
+                      ker["c_inc"], ker["sigma"], vis, np.empty((H, 2 * m), dtype),
+                      chain, np.zeros(0, dtype), np.empty((0, 0), dtype), m,
+                      persistent=persistent, learning_rate=0.1, key=key, n_threads=2,
+                      hidden_unit=UNIT_CODES[hidden], groups=groups)
     assert_allclose(vis[m:], v, **TOL[dtype])
     for g0, g1 in GROUPS:  # one-hot negative visibles
         assert_array_equal(vis[m:, g0:g1].sum(1), 1)
@@ -437,12 +436,12 @@ def test_visible_given_hidden_softmax_groups(dtype):
     groups = np.array(GROUPS, dtype=np.intp)
     out = np.empty((300, 9), dtype)
     with threadpool_limits(limits=1, user_api="blas"):
-        _cd.visible_given_hidden(Hs, W, b, np.zeros(0, dtype), out, n_threads=2,
-                                 groups=groups)
+        _inference.visible_given_hidden(Hs, W, b, np.zeros(0, dtype), out, n_threads=2,
+                                        groups=groups)
         assert_allclose(out, softmax_visible(Hs @ W + b, GROUPS, 0, 0, False),
                         **TOL[dtype])
-        _cd.visible_given_hidden(Hs, W, b, np.zeros(0, dtype), out, sample=True, key=6,
-                                 stream=1, n_threads=2, groups=groups)
+        _inference.visible_given_hidden(Hs, W, b, np.zeros(0, dtype), out, (6, 1),
+                                        n_threads=2, groups=groups)
     assert_allclose(out, softmax_visible(Hs @ W + b, GROUPS, 6, 1, True), **TOL[dtype])
 
 
@@ -464,3 +463,33 @@ def test_softmax_groups_estimator():
         BernoulliRBM(n_components=4, softmax_groups=[(0, 3), (2, 5)]).fit(X)
     with pytest.raises(ValueError, match="sorted, disjoint"):
         BernoulliRBM(n_components=4, softmax_groups=[(7, 12)]).fit(X)
+
+
+def test_unknown_unit_code_raises_in_every_kernel():
+    from kernel_helpers import STEP_DEFAULTS
+    from skdbn._kernels import _ais, _cd
+    from skdbn._state import RBMState
+
+    rng = np.random.RandomState(0)
+    W, b, c = rng.normal(0, 1, (3, 4)), np.zeros(4), np.zeros(3)
+    U, out = rng.uniform(size=(5, 4)), np.empty((5, 3))
+    match = "unknown hidden unit code 7"
+    for bad in (7, -1):
+        match = f"unknown hidden unit code {bad}"
+        with pytest.raises(ValueError, match=match):
+            _inference.hidden_given_visible(U, W, c, out, hidden_unit=bad)
+        with pytest.raises(ValueError, match=match):
+            _inference.hidden_free_energy(U, W, c, np.empty(5), hidden_unit=bad)
+        with pytest.raises(ValueError, match=match):
+            _inference.hidden_free_term(bad, 0.5)
+        with pytest.raises(ValueError, match=match):
+            _distributed.hidden_from_input(out, c, hidden_unit=bad)
+        with pytest.raises(ValueError, match=match):
+            _ais.ais_run(W, b, c, np.zeros(0), b, np.linspace(0, 1, 3), np.empty(2),
+                         dict(seed=0, n_threads=1, hidden_unit=bad))
+        state = RBMState(W.copy(), b.copy(), c.copy(), np.zeros(0), np.zeros((5, 3), order="F"),
+                         seed=0)
+        scratch = (np.zeros((10, 4)), np.zeros((3, 10)), np.zeros((0, 0)))
+        with pytest.raises(ValueError, match=match):
+            _cd.cd_step(state, scratch, 5, {**STEP_DEFAULTS, "hidden_unit": bad})
+        assert_array_equal(state.components, W)  # nothing ran

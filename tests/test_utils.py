@@ -1,6 +1,7 @@
 """skdbn.utils: show_versions, the thread count without OpenMP, and the
 runtime dispatch between the two builds of the CD kernels."""
 
+import json
 import os
 import subprocess
 import sys
@@ -55,13 +56,16 @@ def test_zero_n_jobs_is_refused_with_the_fix():
 def test_avx2_and_baseline_kernels_agree(dtype, monkeypatch):
     # The two builds of one source differ only in rounding (FMA contraction,
     # vector widths): the samples are the same, the parameters agree.
-    import skdbn._kernels._cd_baseline as baseline
     import skdbn._rbm
+    import skdbn._state
+    from skdbn._kernels import driver
 
     X = (np.random.RandomState(0).rand(60, 12) > 0.5).astype(dtype)
     params = dict(n_components=7, n_iter=3, batch_size=10, random_state=0)
     dispatched = BernoulliRBM(**params).fit(X)
-    monkeypatch.setattr(skdbn._rbm, "_cd", baseline)
+    assert skdbn._state._cd is driver("_cd", "avx2-fma")
+    monkeypatch.setattr(skdbn._state, "_cd", driver("_cd", "baseline"))
+    monkeypatch.setattr(skdbn._rbm, "_inference", driver("_inference", "baseline"))
     base = BernoulliRBM(**params).fit(X)
     tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
     assert_allclose(dispatched.components_, base.components_, **tol)
@@ -74,7 +78,16 @@ def test_dispatch_can_be_turned_off():
     env = dict(os.environ, SKDBN_CPU_DISPATCH="0")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout.split()
-    assert out == ["baseline", "skdbn._kernels._cd_baseline"]
+    assert out == ["baseline", "skdbn._kernels._baseline._cd"]
+
+
+def test_test_helpers_are_not_imported_by_the_package():
+    code = ("import json, sys, skdbn, skdbn.metrics, skdbn.distributed; "
+            "print(json.dumps([m for m in sys.modules if m.startswith('skdbn._kernels.')]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    loaded = json.loads(out)
+    assert loaded and not [m for m in loaded if m.endswith("._testing")]
 
 
 def test_dispatch_picks_the_build_the_cpu_runs():

@@ -4,7 +4,8 @@ The estimators only need :func:`batch_key`; :func:`uniform_array` exists so
 that tests can rebuild, in plain numpy, the exact uniforms a kernel drew. The
 normals are floating-point arithmetic, which each build of the kernels
 compiles its own way (with or without FMA): their test helpers,
-``normal_array`` and ``box_muller``, live in ``_cd.pyx``.
+``normal_array`` and ``box_muller``, live in ``_testing.pyx``, built with each
+variant of the drivers.
 """
 from libc.stdint cimport uint64_t
 
