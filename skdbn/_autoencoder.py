@@ -412,14 +412,14 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         check_dtype_range(X, dtype)
         return X.astype(dtype, copy=False), rng
 
-    def _train_batch(self, X, y, arrays, options, rng):
+    def _train_batch(self, X, y, arrays, options, extra, rng):
         noise = None
         if self.code_units == "binary" and self.code_noise > 0:
             k = self._n_layers - 1
             noise = [None] * len(self.coefs_)
             noise[k] = rng.normal(0.0, self.code_noise,
                                   (X.shape[0], self.coefs_[k].shape[0])).astype(X.dtype)
-        return _mlp.reconstruction_step(X, X, *arrays, self._kinds_, noise, **options)
+        return _mlp.reconstruction_step(X, X, *arrays, self._kinds_, options, noise, **extra)
 
     def _validation_score(self, X, y, w, n_threads):
         error = float(np.mean(self._squared_errors(X, n_threads)))

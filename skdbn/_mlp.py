@@ -133,7 +133,7 @@ class _BackpropMixin:
         batch_size = min(self.batch_size, n_samples)
         acts, deltas = self._scratch(batch_size, dtype), self._scratch(batch_size, dtype)
         keep = self._dropout_keep()
-        dropout = {}
+        dropout, dropout_key = {}, 0
         if keep is not None:
             # Drawn only with dropout on, so that without it the fit's random
             # numbers are those of a network that has no dropout option.
@@ -157,17 +157,18 @@ class _BackpropMixin:
                         continue  # zero-weight rows teach nothing
                     step += 1
                     if keep is not None:
-                        dropout = dict(keep=keep, key=_streams.minibatch_key(
-                            dropout_seed, self.n_iter_, index))
+                        dropout = dict(keep=keep)
+                        dropout_key = _streams.minibatch_key(dropout_seed, self.n_iter_, index)
                     batch_loss = self._train_batch(
                         np.ascontiguousarray(X[idx]), None if y is None else y[idx],
-                        (self.coefs_, self.intercepts_, state1, state2, bstate1, bstate2,
-                         [None if a is None else a[:m] for a in acts],
-                         [None] + [d[:m] for d in deltas[1:]], grads),
+                        ((self.coefs_, self.intercepts_), (state1, state2, bstate1, bstate2),
+                         ([None if a is None else a[:m] for a in acts],
+                          [None] + [d[:m] for d in deltas[1:]], grads)),
                         dict(adam=adam, learning_rate=self.learning_rate_init,
                              momentum=self.momentum, alpha=self.alpha, beta1=self.beta_1,
                              beta2=self.beta_2, epsilon=self.epsilon, step=step,
-                             n_threads=n_threads, sample_weight=w_batch, **dropout),
+                             n_threads=n_threads, key=dropout_key),
+                        dict(sample_weight=w_batch, **dropout),
                         rng,
                     )
                     loss += batch_loss * weight
@@ -491,8 +492,8 @@ class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
         keep[0] = 1 - self.input_dropout
         return keep
 
-    def _train_batch(self, X, y, arrays, options, rng):
-        return _mlp.train_step(X, y, *arrays, **options)
+    def _train_batch(self, X, y, arrays, options, extra, rng):
+        return _mlp.train_step(X, y, *arrays, options, **extra)
 
     def _validation_score(self, X, y, w, n_threads):
         if w is not None and not np.sum(w) > 0:

@@ -28,3 +28,26 @@ def cd_step(W, b, c, W_inc, b_inc, c_inc, sigma, vis, hid, chain, hid_mean, grad
                      visible_inc=b_inc, hidden_inc=c_inc, hidden_mean=hid_mean)
     return driver("_cd").cd_step(state, (vis, hid, grad), m, {**STEP_DEFAULTS, **options},
                                  groups)
+
+
+TRAIN_DEFAULTS = dict(adam=False, learning_rate=0.1, momentum=0.9, alpha=0.0, beta1=0.9,
+                      beta2=0.999, epsilon=1e-8, step=1, n_threads=1, key=0)
+
+
+def train_step(X, y, weights, biases, s1, s2, b1, b2, acts, deltas, grads, *,
+               sample_weight=None, keep=None, **options):
+    """``_mlp.train_step`` with its arrays one by one and options as keywords."""
+    from skdbn._kernels import _mlp
+
+    return _mlp.train_step(X, y, (weights, biases), (s1, s2, b1, b2), (acts, deltas, grads),
+                           {**TRAIN_DEFAULTS, **options}, sample_weight, keep)
+
+
+def reconstruction_step(X, T, weights, biases, s1, s2, b1, b2, acts, deltas, grads, kinds,
+                        noise=None, *, sample_weight=None, **options):
+    """``_mlp.reconstruction_step`` with its arrays one by one and options as keywords."""
+    from skdbn._kernels import _mlp
+
+    return _mlp.reconstruction_step(X, T, (weights, biases), (s1, s2, b1, b2),
+                                    (acts, deltas, grads), kinds,
+                                    {**TRAIN_DEFAULTS, **options}, noise, sample_weight)

@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 import skdbn
 from skdbn import DBNAutoencoder, DBNTransformer
+from kernel_helpers import reconstruction_step
 from skdbn._kernels import _mlp
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-9, atol=1e-12)}
@@ -77,8 +78,8 @@ def test_reconstruction_step_matches_numpy(dtype, output, code):
     acts = [None] + [np.empty((6, n), dtype) for n in sizes[1:]]
     deltas = [None] + [np.empty((6, n), dtype) for n in sizes[1:]]
     grads = [np.empty_like(W) for W in weights]
-    loss = _mlp.reconstruction_step(X, X, weights, biases, *zeros, acts, deltas, grads,
-                                    kinds, noise, learning_rate=0.3, momentum=0.0)
+    loss = reconstruction_step(X, X, weights, biases, *zeros, acts, deltas, grads,
+                               kinds, noise, learning_rate=0.3, momentum=0.0)
     assert_allclose(loss, ref_loss, rtol=1e-5 if dtype is np.float32 else 1e-10)
     for got, want in zip(weights + biases, ref_w + ref_b):
         assert_allclose(got, want, **TOL[dtype])
@@ -90,8 +91,8 @@ def test_reconstruction_step_refuses_softmax_output():
     state = [[np.zeros((3, 3))], [np.zeros((3, 3))], [np.zeros(3)], [np.zeros(3)]]
     kinds = np.array([_mlp.KIND_CODES["softmax"]], dtype=np.int32)
     with pytest.raises(ValueError, match="sigmoid or linear"):
-        _mlp.reconstruction_step(X, X, W, b, *state, [None, np.zeros((2, 3))],
-                                 [None, np.zeros((2, 3))], [np.zeros((3, 3))], kinds)
+        reconstruction_step(X, X, W, b, *state, [None, np.zeros((2, 3))],
+                            [None, np.zeros((2, 3))], [np.zeros((3, 3))], kinds)
 
 
 # ---------------------------------------------------------------------------

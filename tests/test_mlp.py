@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from skdbn import DBNTransformer, GaussianBernoulliRBM, PretrainedMLPClassifier, ZCAWhitener
 from skdbn import _streams
+from kernel_helpers import train_step
 from skdbn._kernels import _mlp, _random
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-13)}
@@ -98,9 +99,9 @@ def test_train_step_matches_numpy(dtype, adam, sizes):
     deltas = [None] + [np.empty((m, n), dtype) for n in sizes[1:]]
     grads = [np.empty_like(W) for W in ker_w]
     with threadpool_limits(limits=1, user_api="blas"):
-        loss = _mlp.train_step(X, y, ker_w, ker_b, *ker_states, acts, deltas, grads,
-                               adam=adam, learning_rate=kw["lr"], momentum=kw["momentum"],
-                               alpha=kw["alpha"], step=kw["step"], n_threads=2)
+        loss = train_step(X, y, ker_w, ker_b, *ker_states, acts, deltas, grads,
+                          adam=adam, learning_rate=kw["lr"], momentum=kw["momentum"],
+                          alpha=kw["alpha"], step=kw["step"], n_threads=2)
     assert loss == pytest.approx(ref_loss, rel=TOL[dtype]["rtol"])
     for a, b in zip(ker_w + ker_b, ref_w + ref_b):
         assert_allclose(a, b, **TOL[dtype])
@@ -135,10 +136,10 @@ def test_dropout_step_matches_numpy(dtype, adam, keep):
     deltas = [None] + [np.empty((m, n), dtype) for n in sizes[1:]]
     grads = [np.empty_like(W) for W in ker_w]
     with threadpool_limits(limits=1, user_api="blas"):
-        loss = _mlp.train_step(X, y, ker_w, ker_b, *ker_states, acts, deltas, grads,
-                               adam=adam, learning_rate=kw["lr"], momentum=kw["momentum"],
-                               alpha=kw["alpha"], step=kw["step"], n_threads=2,
-                               keep=np.array(keep, np.float32), key=key)
+        loss = train_step(X, y, ker_w, ker_b, *ker_states, acts, deltas, grads,
+                          adam=adam, learning_rate=kw["lr"], momentum=kw["momentum"],
+                          alpha=kw["alpha"], step=kw["step"], n_threads=2,
+                          keep=np.array(keep, np.float32), key=key)
     assert loss == pytest.approx(ref_loss, rel=TOL[dtype]["rtol"])
     for a, b in zip(ker_w + ker_b, ref_w + ref_b):
         assert_allclose(a, b, **TOL[dtype])
@@ -192,9 +193,9 @@ def test_train_step_integer_weights_equal_repeated_rows(dtype, adam):
         deltas = [None] + [np.empty((m, n), dtype) for n in sizes[1:]]
         grads = [np.empty_like(W) for W in weights]
         with threadpool_limits(limits=1, user_api="blas"):
-            loss = _mlp.train_step(Xs, ys, weights, biases, *states, acts, deltas, grads,
-                                   adam=adam, learning_rate=0.3, alpha=0.01, step=2,
-                                   n_threads=2, sample_weight=sw)
+            loss = train_step(Xs, ys, weights, biases, *states, acts, deltas, grads,
+                              adam=adam, learning_rate=0.3, alpha=0.01, step=2,
+                              n_threads=2, sample_weight=sw)
         results.append((loss, weights + biases))
     assert results[0][0] == pytest.approx(results[1][0], rel=TOL[dtype]["rtol"])
     for a, b in zip(results[0][1], results[1][1]):

@@ -28,19 +28,76 @@ cdef enum:
 KIND_CODES = {"sigmoid": SIGMOID, "linear": LINEAR, "softmax": SOFTMAX}
 
 
-cdef void dense_part(const floating *A, const floating *W, const floating *b,
-                     const floating *noise, floating *out, Py_ssize_t m,
-                     Py_ssize_t n_out, Py_ssize_t n_in, int kind, int part,
-                     int n_parts, float keep=1, uint64_t key=0,
-                     uint64_t stream=0) noexcept nogil:
+ctypedef struct Layer:
+    # One layer's weights (n_out, n_in) and biases, in the kernel's dtype.
+    void *W
+    const void *b
+    Py_ssize_t n_out
+    Py_ssize_t n_in
+    int kind
+
+
+ctypedef struct Dropout:
+    # Inverted dropout of a layer's units: kept with probability ``keep``,
+    # by the uniforms of (key, stream, row, column).
+    float keep
+    uint64_t key
+    uint64_t stream
+
+
+ctypedef struct TrainOptions:
+    # One backprop step; built by Cython from a dict of these names.
+    bint adam
+    double learning_rate
+    double momentum
+    double alpha                # L2 penalty, as scikit-learn's MLP
+    double beta1
+    double beta2
+    double epsilon
+    int step                    # 1-based update count (Adam's bias correction)
+    int n_threads
+    uint64_t key                # the minibatch's dropout masks
+
+
+ctypedef struct Update:
+    # The coefficients of one layer update (update_rows), in double; the
+    # kernel rounds them to its dtype once.
+    bint adam
+    double lr                   # Adam: with its bias corrections
+    double momentum
+    double decay
+    double beta1
+    double beta2
+    double eps
+
+
+cdef inline Layer layer_of(floating[:, ::1] W, const floating[::1] b, int kind):
+    cdef Layer L
+    L.W, L.b, L.n_out, L.n_in, L.kind = &W[0, 0], &b[0], W.shape[0], W.shape[1], kind
+    return L
+
+
+cdef inline Dropout dropout_of(float keep, uint64_t key, uint64_t stream) noexcept nogil:
+    cdef Dropout d
+    d.keep, d.key, d.stream = keep, key, stream
+    return d
+
+
+cdef void dense_part(const floating *A, const Layer *L, const floating *noise,
+                     floating *out, Py_ssize_t m, Dropout drop, int part,
+                     int n_parts) noexcept nogil:
     """Columns of block ``part`` of out = f(A W^T + b + noise): f is the
     sigmoid for SIGMOID units, the identity otherwise (softmax rows are
     normalised afterwards); ``noise`` (m x n_out) may be NULL. With
-    ``keep`` < 1 the sigmoid outputs are dropped out (:func:`drop_rows`)."""
+    ``drop.keep`` < 1 the sigmoid outputs are dropped out (:func:`drop_rows`)."""
+    cdef Py_ssize_t n_out = L.n_out, n_in = L.n_in
     cdef Py_ssize_t lo = bound(n_out, n_parts, part)
     cdef Py_ssize_t hi = bound(n_out, n_parts, part + 1)
     cdef Py_ssize_t i, j
     cdef floating *row
+    cdef const floating *W = <const floating *> L.W
+    cdef const floating *b = <const floating *> L.b
+    cdef int kind = L.kind
     if hi <= lo:
         return
     gemm(False, True, m, hi - lo, n_in, 1, A, n_in, W + lo * n_in, n_in, 0,
@@ -56,13 +113,12 @@ cdef void dense_part(const floating *A, const floating *W, const floating *b,
         else:
             for j in range(lo, hi):
                 row[j] += b[j]
-    if keep < 1:
-        drop_rows(out, out, 0, m, n_out, lo, hi, keep, key, stream)
+    if drop.keep < 1:
+        drop_rows(out, out, 0, m, n_out, lo, hi, drop)
 
 
 cdef void drop_rows(const floating *A, floating *out, Py_ssize_t i0, Py_ssize_t i1,
-                    Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi, float keep,
-                    uint64_t key, uint64_t stream) noexcept nogil:
+                    Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi, Dropout d) noexcept nogil:
     """Inverted dropout of rows [i0, i1), columns [lo, hi) of A (n columns)
     into ``out`` (may be A): a unit is kept, scaled by 1 / keep, where the
     uniform of (key, stream, row, column) is below ``keep``, else zeroed.
@@ -70,9 +126,10 @@ cdef void drop_rows(const floating *A, floating *out, Py_ssize_t i0, Py_ssize_t 
     both precisions, so float32 and float64 drop the same units."""
     cdef Py_ssize_t i, j
     cdef uint64_t rk
+    cdef float keep = d.keep
     cdef floating scale = 1 / (<floating> keep)
     for i in range(i0, i1):
-        rk = row_key(key, stream, i)
+        rk = row_key(d.key, d.stream, i)
         for j in range(lo, hi):
             out[i * n + j] = (A[i * n + j] * scale if unit_f(hash32(rk, j)) < keep
                               else 0)
@@ -145,6 +202,7 @@ def forward(const floating[:, ::1] X, list weights, list biases, list acts,
     cdef const floating *n_ptr
     cdef int t, nt, kind
     cdef float keep_out = 1
+    cdef Layer lay
     if m == 0:
         return
     if kinds is None:
@@ -161,7 +219,7 @@ def forward(const floating[:, ::1] X, list weights, list biases, list acts,
             with nogil:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     drop_rows(&X[0, 0], &A_out[0, 0], bound(m, nt, t), bound(m, nt, t + 1),
-                              X.shape[1], 0, X.shape[1], keep[0], key, 0)
+                              X.shape[1], 0, X.shape[1], dropout_of(keep[0], key, 0))
             a_ptr = &A_out[0, 0]
     for l in range(L):
         W = weights[l]
@@ -175,10 +233,11 @@ def forward(const floating[:, ::1] X, list weights, list biases, list acts,
         n_out, n_in = W.shape[0], W.shape[1]
         nt = effective_threads(n_threads, m, n_out, n_in)
         keep_out = 1 if keep is None or l == L - 1 else keep[l + 1]
+        lay.W, lay.b, lay.n_out, lay.n_in, lay.kind = <void *> &W[0, 0], &b[0], n_out, n_in, kind
         with nogil:
             for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-                dense_part(a_ptr, &W[0, 0], &b[0], n_ptr, &A_out[0, 0], m, n_out,
-                           n_in, kind, t, nt, keep_out, key, l + 1)
+                dense_part(a_ptr, &lay, n_ptr, &A_out[0, 0], m,
+                           dropout_of(keep_out, key, l + 1), t, nt)
             if kind == SOFTMAX:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
                     softmax_rows(&A_out[0, 0], bound(m, nt, t), bound(m, nt, t + 1),
@@ -186,19 +245,20 @@ def forward(const floating[:, ::1] X, list weights, list biases, list acts,
         a_ptr = &A_out[0, 0]
 
 
-cdef void backprop_delta_part(const floating *D, const floating *W, const floating *A,
-                              floating *out, Py_ssize_t m, Py_ssize_t n_out,
-                              Py_ssize_t n_in, bint linear, int part,
-                              int n_parts, floating keep=1) noexcept nogil:
+cdef void backprop_delta_part(const floating *D, const Layer *L, const floating *A,
+                              floating *out, Py_ssize_t m, bint linear, floating keep,
+                              int part, int n_parts) noexcept nogil:
     """Columns of block ``part`` of out = (D W) * A * (1 - keep A): the delta
     of a sigmoid layer with activations A (m x n_in) from the delta D above
     it; out = D W for a linear layer. With dropout, A holds mask * s / keep
     for the sigmoid s, whose derivative mask * s (1 - s) / keep is then
     A (1 - keep A): zero where dropped, no mask to keep."""
+    cdef Py_ssize_t n_out = L.n_out, n_in = L.n_in
     cdef Py_ssize_t lo = bound(n_in, n_parts, part)
     cdef Py_ssize_t hi = bound(n_in, n_parts, part + 1)
     cdef Py_ssize_t i, j
     cdef floating a
+    cdef const floating *W = <const floating *> L.W
     if hi <= lo:
         return
     gemm(False, False, m, hi - lo, n_out, 1, D, n_out, W + lo, n_in, 0, out + lo, n_in)
@@ -210,19 +270,23 @@ cdef void backprop_delta_part(const floating *D, const floating *W, const floati
             out[i * n_in + j] *= a * (1 - keep * a)
 
 
-cdef void update_rows(floating *W, floating *G, floating *S1, floating *S2,
-                      const floating *D, const floating *A, Py_ssize_t m,
-                      Py_ssize_t n_out, Py_ssize_t n_in, int part, int n_parts,
-                      bint adam, floating lr, floating momentum, floating decay,
-                      floating beta1, floating beta2, floating eps) noexcept nogil:
+cdef void update_rows(const Layer *L, floating *G, floating *S1, floating *S2,
+                      const floating *D, const floating *A, Py_ssize_t m, const Update *u,
+                      int part, int n_parts) noexcept nogil:
     """Rows of block ``part`` of W: G = D^T A + decay W, then
     SGD: S1 = momentum S1 - lr G; W += S1.
     Adam: S1 = b1 S1 + (1-b1) G; S2 = b2 S2 + (1-b2) G^2; W -= lr S1 / (sqrt(S2) + eps)
-    (``lr`` already carries Adam's bias corrections)."""
+    (``u.lr`` already carries Adam's bias corrections)."""
+    cdef Py_ssize_t n_out = L.n_out, n_in = L.n_in
     cdef Py_ssize_t lo = bound(n_out, n_parts, part)
     cdef Py_ssize_t hi = bound(n_out, n_parts, part + 1)
     cdef Py_ssize_t k
     cdef floating g
+    cdef floating *W = <floating *> L.W
+    cdef bint adam = u.adam
+    cdef floating lr = <floating> u.lr, momentum = <floating> u.momentum
+    cdef floating decay = <floating> u.decay, beta1 = <floating> u.beta1
+    cdef floating beta2 = <floating> u.beta2, eps = <floating> u.eps
     if hi <= lo:
         return
     gemm(True, False, hi - lo, n_in, m, 1, D + lo, n_out, A, n_in, 0,
@@ -299,13 +363,9 @@ cdef double weight_total(const floating[::1] sample_weight, Py_ssize_t m) except
     return total
 
 
-def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list biases,
-               list state1, list state2, list bias_state1, list bias_state2,
-               list acts, list deltas, list grads, bint adam=False,
-               double learning_rate=0.1, double momentum=0.9, double alpha=0.0,
-               double beta1=0.9, double beta2=0.999, double epsilon=1e-8,
-               int step=1, int n_threads=1, const floating[::1] sample_weight=None,
-               const float[::1] keep=None, uint64_t key=0):
+def train_step(const floating[:, ::1] X, const int[::1] y, net, optimizer, scratch,
+               TrainOptions options, const floating[::1] sample_weight=None,
+               const float[::1] keep=None):
     """One minibatch of backprop with softmax cross-entropy; returns the loss.
 
     Parameters
@@ -314,68 +374,65 @@ def train_step(const floating[:, ::1] X, const int[::1] y, list weights, list bi
         The minibatch.
     y : int32 array of shape (m,)
         Class indices.
-    weights, biases : lists of arrays, updated in place
+    net : (weights, biases), lists of arrays updated in place
         ``W[l]`` of shape (n_out, n_in), ``b[l]`` of shape (n_out,).
-    state1, state2, bias_state1, bias_state2 : lists of arrays
+    optimizer : (state1, state2, bias_state1, bias_state2), lists of arrays
         Optimiser state (velocity for SGD; first and second moments for
         Adam; ``state2`` unused by SGD).
-    acts, deltas : lists of scratch arrays
+    scratch : (acts, deltas, grads), lists of arrays
         ``acts[l]`` and ``deltas[l]`` of shape (m, n_units[l]) for l >= 1
         (index 0 unused; ``deltas[L]`` unused: the output delta overwrites
-        ``acts[L]``).
-    grads : list of scratch arrays shaped like ``weights``.
-    alpha : float
-        L2 penalty on the weights, as in scikit-learn's MLP: the loss gains
-        ``alpha / (2 m) * ||W||^2``, so the gradient ``alpha / m * W``.
-    step : int
-        1-based update count, for Adam's bias correction.
+        ``acts[L]``); ``grads`` shaped like the weights.
+    options : dict
+        The fields of ``TrainOptions``: ``adam``, ``learning_rate``,
+        ``momentum``, ``alpha`` (L2 penalty, as in scikit-learn's MLP: the
+        loss gains ``alpha / (2 m) * ||W||^2``), ``beta1``, ``beta2``,
+        ``epsilon``, ``step`` (1-based update count, for Adam's bias
+        correction), ``n_threads`` and ``key`` (of the dropout masks).
     sample_weight : array of shape (m,) or None
         Weights of the rows, as in scikit-learn's MLP: the loss, its
         gradient and the L2 term are divided by their sum instead of m.
     keep : float32 array of shape (L,) or None
         Dropout's keep probabilities, as in :func:`forward` (``acts[0]``
         shaped like X when ``keep[0]`` < 1); None: no dropout.
-    key : int
-        Key of the minibatch's dropout masks.
 
     Returns
     -------
     loss : float
         Mean cross-entropy of the minibatch (weighted), before the update.
     """
+    weights, biases = net
+    acts = scratch[0]
     cdef Py_ssize_t m = X.shape[0], L = len(weights)
     cdef floating[:, ::1] D
     cdef const floating *w = NULL if sample_weight is None else &sample_weight[0]
     cdef double total = weight_total(sample_weight, m)
     cdef double loss
-    kinds = default_kinds(L)
-    forward(X, weights, biases, acts, n_threads, kinds, None, keep, key)
+    cdef const int[::1] kinds = default_kinds(L)
+    if y.shape[0] != m:
+        raise ValueError("train_step: y does not match X")
+    forward(X, weights, biases, acts, options.n_threads, kinds, None, keep, options.key)
     # The output delta (P - Y) / m replaces the probabilities in acts[L].
     D = acts[L]
     with nogil:
         loss = delta_from_probs(&D[0, 0], m, D.shape[1], &y[0], w, total)
-    backward(X, weights, biases, state1, state2, bias_state1, bias_state2, acts,
-             deltas, grads, kinds, adam, learning_rate, momentum, alpha / total, beta1,
-             beta2, epsilon, step, n_threads, keep)
+    backward(X, net, optimizer, scratch, kinds, &options, options.alpha / total, keep)
     return loss / total
 
 
-def reconstruction_step(const floating[:, ::1] X, const floating[:, ::1] T,
-                        list weights, list biases, list state1, list state2,
-                        list bias_state1, list bias_state2, list acts, list deltas,
-                        list grads, const int[::1] kinds, list noise=None,
-                        bint adam=False, double learning_rate=0.1,
-                        double momentum=0.9, double alpha=0.0, double beta1=0.9,
-                        double beta2=0.999, double epsilon=1e-8, int step=1,
-                        int n_threads=1, const floating[::1] sample_weight=None):
+def reconstruction_step(const floating[:, ::1] X, const floating[:, ::1] T, net,
+                        optimizer, scratch, const int[::1] kinds, TrainOptions options,
+                        list noise=None, const floating[::1] sample_weight=None):
     """One minibatch of backprop towards real-valued targets ``T``.
 
     As :func:`train_step`, with the layers' activations given by ``kinds``
-    and ``noise`` as in :func:`forward`. A sigmoid output layer is trained
-    by cross-entropy (targets in [0, 1]), a linear one by half the squared
-    error. Returns the loss summed over the features, mean over the rows
-    (weighted), before the update.
+    and ``noise`` as in :func:`forward` (``options.key`` unused: no
+    dropout). A sigmoid output layer is trained by cross-entropy (targets in
+    [0, 1]), a linear one by half the squared error. Returns the loss summed
+    over the features, mean over the rows (weighted), before the update.
     """
+    weights, biases = net
+    acts = scratch[0]
     cdef Py_ssize_t m = X.shape[0], L = len(weights)
     cdef floating[:, ::1] D
     cdef const floating *w = NULL if sample_weight is None else &sample_weight[0]
@@ -386,39 +443,46 @@ def reconstruction_step(const floating[:, ::1] X, const floating[:, ::1] T,
         raise ValueError("reconstruction_step: the output layer must be sigmoid or linear")
     if T.shape[0] != m or T.shape[1] != (<object> weights[L - 1]).shape[0]:
         raise ValueError("reconstruction_step: T does not match the output layer")
-    forward(X, weights, biases, acts, n_threads, kinds, noise)
+    forward(X, weights, biases, acts, options.n_threads, kinds, noise)
     D = acts[L]
     with nogil:
         loss = delta_from_targets(&D[0, 0], &T[0, 0], m, D.shape[1], sigmoid_out, w,
                                   total)
-    backward(X, weights, biases, state1, state2, bias_state1, bias_state2, acts,
-             deltas, grads, kinds, adam, learning_rate, momentum, alpha / total, beta1,
-             beta2, epsilon, step, n_threads)
+    backward(X, net, optimizer, scratch, kinds, &options, options.alpha / total, NO_KEEP)
     return loss / total
 
 
-def backward(const floating[:, ::1] X, list weights, list biases, list state1,
-             list state2, list bias_state1, list bias_state2, list acts, list deltas,
-             list grads, const int[::1] kinds, bint adam, double learning_rate,
-             double momentum, double decay, double beta1, double beta2,
-             double epsilon, int step, int n_threads, const float[::1] keep=None):
+# No dropout in backward (its ``keep``): a typed None.
+cdef const float[::1] NO_KEEP = None
+
+
+cdef backward(const floating[:, ::1] X, net, optimizer, scratch, const int[::1] kinds,
+              const TrainOptions *o, double decay, const float[::1] keep):
     """Backpropagate the output delta held in ``acts[L]`` and update every
     layer (the arguments of :func:`train_step`; ``decay`` is the L2
     coefficient of the gradient; ``keep``: the dropout of the forward pass,
     whose dropped-out input is ``acts[0]``)."""
+    weights, biases = net
+    state1, state2, bias_state1, bias_state2 = optimizer
+    acts, deltas, grads = scratch
     cdef Py_ssize_t m = X.shape[0], L = len(weights), l, n_out, n_in, j
     cdef floating[:, ::1] W, G, S1, S2, A_prev, D, D_prev
     cdef floating[::1] b, bs1, bs2
     cdef floating[::1] ones = np.ones(m, dtype=np.asarray(X).dtype)
     cdef floating[::1] gb
     cdef const floating *a_ptr
-    cdef int t, nt
-    cdef floating lr = learning_rate, mom = momentum, dec = decay
-    cdef floating b1 = beta1, b2 = beta2, eps = epsilon
-    cdef bint linear
+    cdef int t, nt, n_threads = o.n_threads
+    cdef Update u
+    cdef Layer lay
+    cdef floating lr, mom = o.momentum
+    cdef floating b1 = o.beta1, b2 = o.beta2, eps = o.epsilon
+    cdef bint linear, adam = o.adam
     cdef floating keep_l = 1
+    u.adam, u.lr, u.momentum, u.decay = adam, o.learning_rate, o.momentum, decay
+    u.beta1, u.beta2, u.eps = o.beta1, o.beta2, o.epsilon
     if adam:
-        lr = learning_rate * sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+        u.lr = o.learning_rate * sqrt(1 - o.beta2 ** o.step) / (1 - o.beta1 ** o.step)
+    lr = u.lr
     D = acts[L]
     for l in range(L - 1, -1, -1):
         W = weights[l]
@@ -431,6 +495,7 @@ def backward(const floating[:, ::1] X, list weights, list biases, list state1,
         if l < L - 1:
             D = deltas[l + 1]
         n_out, n_in = W.shape[0], W.shape[1]
+        lay = layer_of(W, b, kinds[l])
         nt = effective_threads(n_threads, m, n_out, n_in)
         gb = np.empty(n_out, dtype=np.asarray(X).dtype)
         if l == 0:
@@ -447,15 +512,13 @@ def backward(const floating[:, ::1] X, list weights, list biases, list state1,
             keep_l = 1 if keep is None else keep[l]
             with nogil:
                 for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-                    backprop_delta_part(&D[0, 0], &W[0, 0], &A_prev[0, 0],
-                                        &D_prev[0, 0], m, n_out, n_in, linear, t, nt,
-                                        keep_l)
+                    backprop_delta_part(&D[0, 0], &lay, &A_prev[0, 0], &D_prev[0, 0], m,
+                                        linear, keep_l, t, nt)
         with nogil:
             weighted_row_sum(m, n_out, &D[0, 0], n_out, &ones[0], &gb[0])
             for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
-                update_rows(&W[0, 0], &G[0, 0], &S1[0, 0], &S2[0, 0], &D[0, 0],
-                            a_ptr, m, n_out, n_in, t, nt, adam, lr, mom, dec,
-                            b1, b2, eps)
+                update_rows(&lay, &G[0, 0], &S1[0, 0], &S2[0, 0], &D[0, 0], a_ptr, m, &u,
+                            t, nt)
             for j in range(n_out):
                 if adam:
                     bs1[j] = b1 * bs1[j] + (1 - b1) * gb[j]
