@@ -1,8 +1,8 @@
 # Element-wise math that the compiler can vectorise.
 #
 # glibc's expf is a function call, which stops gcc from vectorising the
-# sigmoid-and-sample loops (measured: 8.6 ns per element scalar, 2.1 ns with
-# this expf on SSE2, 0.5 ns on AVX2+FMA). The float version below is the
+# sigmoid-and-sample loops (the docs' Results page, "Kernel design", has the
+# timings). The float version below is the
 # Cephes expf: Cody-Waite reduction, a degree-5 minimax polynomial and the
 # scaling 2^n written into the exponent bits; max relative error 1.4 ulp on
 # [-87, 88] (checked against exp in double precision). NaN propagates
@@ -78,8 +78,8 @@ cdef extern from *:
     /* A standard normal from two 32-bit hashes by Box-Muller,
        sqrt(-2 log u1) cos(2 pi u2), in float arithmetic with polynomials
        instead of libm calls, so that loops of draws vectorise (libm's log
-       and cos in double cost about 40 ns per draw, as much as the CD step's
-       products at (784, 500, 100)). u1 = (h1 / 4 + 1) / 2^30 lies in
+       and cos in double cost as much per draw as the CD step's products per
+       element). u1 = (h1 / 4 + 1) / 2^30 lies in
        (0, 1], so draws reach 6.45 standard deviations.
        log u1: u1 = 2^e m with m in [sqrt(1/2), sqrt(2)), log m by the Cephes
        logf polynomial (skdbn_logf_parts), e ln 2 in two parts.

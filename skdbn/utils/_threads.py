@@ -14,9 +14,10 @@ from ._compat import _openmp_effective_n_threads
 
 @cache
 def _controller():
-    # Building a controller scans the loaded libraries, about 2 ms, which
+    # Building a controller scans the loaded libraries, which
     # ``threadpool_limits`` repeats on every call (a transform of a few rows
-    # paid it each time); one controller, made once, limits in 20 us.
+    # paid it each time, a hundred times the cost of the limit itself); one
+    # controller, made once.
     return ThreadpoolController()
 
 
