@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted
 
 from . import _streams
+from ._csr import columns
 from ._kernels import UNIT_CODES, _inference
 from ._state import (
     SIGMA_MIN,
@@ -283,12 +284,19 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
             def step(batch, epoch, index, momentum):
                 m = batch.shape[0]
-                if sp.issparse(batch):
-                    batch = batch.toarray()
-                np.copyto(vis[:m], batch, casting="same_kind")
+                data = None
+                if sp.issparse(batch) and not params.learn_sigma:
+                    # Sparse minibatches reach the kernel as columns of
+                    # nonzeros, in u-space; a learned sigma needs the dense
+                    # data (centred real values are not sparse anyway).
+                    data = columns(batch, vis.dtype, state.sigma)
+                else:
+                    if sp.issparse(batch):
+                        batch = batch.toarray()
+                    np.copyto(vis[:m], batch, casting="same_kind")
                 err = state.step(buffers, m, params, momentum,
                                  _streams.minibatch_key(state.seed, epoch, index), n_threads,
-                                 self.visible_means_)
+                                 self.visible_means_, data)
                 if not np.isfinite(err):
                     self._diverged(epoch)
                 return err
@@ -374,10 +382,12 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     # Inference
     # ------------------------------------------------------------------
     def _scaled_block(self, X, sl):
-        """Rows ``sl`` of X as a C-contiguous array of the model's dtype, v / sigma."""
+        """Rows ``sl`` of X in u = v / sigma, in the model's dtype: a
+        C-contiguous array, or the nonzeros by column of sparse rows
+        (``skdbn._csr.columns``), which the kernels take as they are."""
         block = X[sl]
         if sp.issparse(block):
-            block = block.toarray()
+            return columns(block, self.components_.dtype, self._state.sigma)
         block = np.ascontiguousarray(block, dtype=self.components_.dtype)
         if self._state.gaussian:
             block = block / self._state.sigma
@@ -974,9 +984,16 @@ class GaussianBernoulliRBM(_BaseRBM):
         return self._state.sigma
 
     def _visible_free_energy(self, X):
+        b, sigma = self.intercept_visible_, self._state.sigma
         if sp.issparse(X):
-            X = X.toarray()
-        z = (X - self.intercept_visible_) / self._state.sigma
+            # sum_i ((v_i - b_i) / s_i)^2 = sum_i (b_i / s_i)^2 over all
+            # features, plus (v_i / s_i)^2 - 2 v_i b_i / s_i^2 at the nonzeros.
+            Z = sp.csr_matrix(X).multiply(1 / sigma).tocsr()
+            sq = np.asarray(Z.multiply(Z).sum(axis=1)).ravel()
+            cross = np.asarray(Z @ (b / sigma)).ravel()
+            out = sq - 2 * cross + np.sum((b / sigma) ** 2, dtype=np.float64)
+            return 0.5 * out.astype(self.components_.dtype)
+        z = (X - b) / sigma
         return 0.5 * np.einsum("ij,ij->i", z, z).astype(self.components_.dtype)
 
     def score_samples(self, X):

@@ -221,8 +221,10 @@ class RBMState:
             # filling untouched zero pages would make them resident.)
             self.components_inc.fill(0)
 
-    def step(self, buffers, m, params, momentum, key, n_threads, visible_means=None):
-        """One CD-k / PCD update on the minibatch in ``buffers[0][:m]``.
+    def step(self, buffers, m, params, momentum, key, n_threads, visible_means=None,
+             data=None):
+        """One CD-k / PCD update on the minibatch in ``buffers[0][:m]``, or
+        on the sparse minibatch ``data`` (``skdbn._csr.columns``).
 
         Afterwards ``buffers[0][m:2m]`` holds the negative-phase visibles
         (u-space). ``visible_means`` are the visible offsets of the centred
@@ -231,12 +233,12 @@ class RBMState:
         """
         if params.centering:
             return self._centred_step(buffers, m, params, momentum, key, n_threads,
-                                      visible_means)
-        return self._kernel_step(buffers, m, params, momentum, key, n_threads)
+                                      visible_means, data)
+        return self._kernel_step(buffers, m, params, momentum, key, n_threads, data)
 
-    def _kernel_step(self, buffers, m, p, momentum, key, n_threads):
+    def _kernel_step(self, buffers, m, p, momentum, key, n_threads, data=None):
         options = p.step_options(momentum=momentum, key=key, n_threads=n_threads)
-        return _cd.cd_step(self, buffers, m, options, p.groups)
+        return _cd.cd_step(self, buffers, m, options, p.groups, data)
 
     def start_centring(self, visible_means):
         """Visible biases at the log-odds of the data means and hidden
@@ -245,7 +247,8 @@ class RBMState:
         self.intercept_visible[:] = np.log(p) - np.log1p(-p)
         self.hidden_offsets = np.full(self.components.shape[0], 0.5, self.dtype)
 
-    def _centred_step(self, buffers, m, p, momentum, key, n_threads, visible_means):
+    def _centred_step(self, buffers, m, p, momentum, key, n_threads, visible_means,
+                      data=None):
         """CD step with the centred gradient (Montavon & Mueller 2012).
 
         With offsets mu (visible) and lambda (hidden), the centred weight
@@ -260,7 +263,7 @@ class RBMState:
             self.hidden_offsets = np.full(W.shape[0], 0.5, W.dtype)
         lam = self.hidden_offsets
         b0, c0, W_mu, lam_W = b.copy(), c.copy(), W @ mu, lam @ W
-        err = self._kernel_step(buffers, m, p, momentum, key, n_threads)
+        err = self._kernel_step(buffers, m, p, momentum, key, n_threads, data)
         db, dc = b - b0, c - c0
         # W -= dc mu^T + lambda db^T, as two in-place rank-1 updates of W^T.
         ger = _scipy_blas.sger if W.dtype == np.float32 else _scipy_blas.dger

@@ -19,6 +19,10 @@ Conventions
   output columns; the weight update is split over rows of ``W``.
 * Random numbers come from ``_random.pxd``, keyed by (key, stream, row,
   column): samples do not depend on the number of threads.
+* Sparse minibatches (``data``: Columns, ``_csr.pxd``) replace the data-side
+  products by sparse ones; sampled binary negative visibles become Columns
+  too when at most 1 / NEG_SPARSE_RATIO of them are on, and stay dense
+  otherwise. The down pass is dense either way.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -29,7 +33,10 @@ import numpy as np
 
 from skdbn._kernels._blas cimport gemv
 from skdbn._kernels._blocks cimport scale_block
-from skdbn._kernels._model cimport (Model, Rule, Stats, StepOptions, hidden_draw,
+from skdbn._kernels._csr cimport (ColumnsScratch, add_column_sums, columns_of,
+                                  count_block, counted_columns, fill_block,
+                                  sq_error_block, up_columns_by_unit)
+from skdbn._kernels._model cimport (Columns, Draw, Model, Rule, Stats, StepOptions, hidden_draw,
                                     visible_draw)
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._phases cimport (down, row_sums, signed_column_sums, up_by_unit,
@@ -37,68 +44,137 @@ from skdbn._kernels._phases cimport (down, row_sums, signed_column_sums, up_by_u
 from skdbn._kernels._units cimport check_groups, check_hidden_unit, softmax_groups_rows
 
 
-cdef double gibbs_chain(const Model *M, floating *v0, floating *h0, Py_ssize_t ldh,
-                        floating *ch, Py_ssize_t ldc, Py_ssize_t m,
+# Sampled negative visibles are kept as Columns when at most 1 in this many
+# is on; denser ones cost less through the GEMM.
+cdef enum:
+    NEG_SPARSE_RATIO = 8
+
+
+ctypedef struct Chain:
+    # The buffers of one step (see cd_step) but the stacked visibles: the
+    # hidden statistics by unit (n_hid, >= 2m), the hidden samples
+    # (n_hid, >= m), and for a sparse minibatch its Columns and the scratch of
+    # the negative visibles' Columns (neg NULL: they stay dense).
+    void *hid
+    Py_ssize_t ldh
+    void *samples
+    Py_ssize_t lds
+    Py_ssize_t m
+    const Columns *data        # NULL: the minibatch is dense, in vis[:m]
+    ColumnsScratch *neg
+
+
+cdef inline Columns no_columns() noexcept nogil:
+    cdef Columns X
+    X.n_rows, X.n_cols, X.col, X.start, X.row, X.val = 0, 0, NULL, NULL, NULL, NULL
+    return X
+
+
+cdef double gibbs_chain(floating *v0, const Model *M, const Chain *c,
                         const StepOptions *o, int n_threads) noexcept nogil:
     """Positive phase and k Gibbs steps of the negative phase for m rows.
 
-    ``v0``: (2m, n_vis), the data on top. ``h0``: (n_hid, >= 2m) with stride
-    ``ldh``, stored by unit; on return columns :m hold p0 and m:2m -pk.
-    ``ch``: the hidden samples, (n_hid, >= m) with stride ``ldc``.
-    Streams: hidden samples of step t use stream 2t, visible samples of step
-    t stream 2t - 1. Returns the squared error of the first reconstruction.
+    ``v0``: the stacked visibles (2m, n_vis), the data on top (unless c.data). ``c.hid``:
+    stored by unit; on return columns :m hold p0 and m:2m -pk. ``c.samples``:
+    the hidden samples. Streams: hidden samples of step t use stream 2t,
+    visible samples of step t stream 2t - 1. Returns the squared error of
+    the first reconstruction.
     """
     cdef int s, t
-    # Two reductions, as OpenMP allows one per variable in a parallel region.
-    cdef double err = 0, err_groups = 0
-    cdef floating *v1 = v0 + m * M.n_vis
+    # Three reductions, as OpenMP allows one per variable in a parallel region.
+    cdef double err = 0, err_groups = 0, err_sparse = 0
+    cdef Py_ssize_t m = c.m, ldh = c.ldh, ldc = c.lds, V = M.n_vis
+    cdef floating *v1 = v0 + m * V
+    cdef floating *h0 = <floating *> c.hid
+    cdef floating *ch = <floating *> c.samples
     cdef const floating *sig = <const floating *> M.sigma
+    cdef const Columns *X0 = c.data
     cdef uint64_t key = o.key
     cdef bint sampled = o.sampled_statistics, sample_vis = o.sample_visible
     cdef bint persistent = o.persistent
     cdef int k = o.cd_k
+    cdef Columns neg
     # One thread team for all phases: the prange loops below share it and
     # meet at their implicit barriers instead of forking and joining. The
     # statements outside them run in every thread, so the phases' Draws are
-    # passed by value, never assigned here.
+    # passed by value, and what they assign (neg) is private to each thread.
     with parallel(num_threads=n_threads):
-        if sig != NULL:
+        if sig != NULL and X0 == NULL:
             for t in prange(n_threads, schedule='static', chunksize=1):
-                scale_block(v0, M.n_vis, m, bound(M.n_vis, n_threads, t),
-                            bound(M.n_vis, n_threads, t + 1), sig, True)
+                scale_block(v0, V, m, bound(V, n_threads, t),
+                            bound(V, n_threads, t + 1), sig, True)
         # Positive phase: p0 = E[h | u0], sampled for CD. PCD's chain, not the
         # data, drives the negative phase, so its positive phase waits to
         # share the last step's product.
         if not persistent:
             for t in prange(n_threads, schedule='static', chunksize=1):
-                up_by_unit(v0, m, m, M, h0, ldh, hidden_draw(key, 0, sampled, 1, ch, ldc),
-                           t, n_threads)
+                if X0 != NULL:
+                    up_columns_by_unit(X0, M, h0, ldh,
+                                       hidden_draw(key, 0, sampled, 1, ch, ldc), t, n_threads)
+                else:
+                    up_by_unit(v0, m, m, M, h0, ldh, hidden_draw(key, 0, sampled, 1, ch, ldc),
+                               t, n_threads)
         for s in range(1, k + 1):
             for t in prange(n_threads, schedule='static', chunksize=1):
-                err += down(ch, ldc, True, m, M, v1, v0 if s == 1 else NULL,
+                err += down(ch, ldc, True, m, M, v1, v0 if s == 1 and X0 == NULL else NULL,
                             visible_draw(key, 2 * s - 1, sample_vis), t, n_threads)
             if M.n_groups:
                 for t in prange(n_threads, schedule='static', chunksize=1):
                     err_groups += softmax_groups_rows(
-                        v1, M.n_vis, bound(m, n_threads, t), bound(m, n_threads, t + 1),
-                        M.groups, M.n_groups, v0 if s == 1 else NULL,
+                        v1, V, bound(m, n_threads, t), bound(m, n_threads, t + 1),
+                        M.groups, M.n_groups, v0 if s == 1 and X0 == NULL else NULL,
                         visible_draw(key, 2 * s - 1, sample_vis))
+            if s == 1 and X0 != NULL:
+                for t in prange(n_threads, schedule='static', chunksize=1):
+                    err_sparse += sq_error_block(X0, v1, V, sig, bound(V, n_threads, t),
+                                                 bound(V, n_threads, t + 1))
+            neg = no_columns()
+            if c.neg != NULL:
+                for t in prange(n_threads, schedule='static', chunksize=1):
+                    count_block(v1, V, m, bound(V, n_threads, t), bound(V, n_threads, t + 1),
+                                c.neg, t)
+                neg = counted_columns(c.neg, m, n_threads)
+                if neg.n_rows:
+                    for t in prange(n_threads, schedule='static', chunksize=1):
+                        fill_block(v1, V, m, bound(V, n_threads, t),
+                                   bound(V, n_threads, t + 1), c.neg, t, n_threads)
             # The last step stores -pk for the stacked gradient GEMM, and
             # samples only to advance a persistent chain.
             if s == k and persistent:
-                for t in prange(n_threads, schedule='static', chunksize=1):
-                    up_by_unit(v0, 2 * m, m, M, h0, ldh,
-                               hidden_draw(key, 2 * s, sampled, -1, ch, ldc), t, n_threads)
+                if X0 != NULL:
+                    for t in prange(n_threads, schedule='static', chunksize=1):
+                        up_columns_by_unit(X0, M, h0, ldh,
+                                           hidden_draw(key, 0, sampled, 1, NULL, ldc),
+                                           t, n_threads)
+                    for t in prange(n_threads, schedule='static', chunksize=1):
+                        negative_up(M, &neg, v1, m, h0 + m, ldh,
+                                    hidden_draw(key, 2 * s, sampled, -1, ch, ldc), t, n_threads)
+                else:
+                    for t in prange(n_threads, schedule='static', chunksize=1):
+                        up_by_unit(v0, 2 * m, m, M, h0, ldh,
+                                   hidden_draw(key, 2 * s, sampled, -1, ch, ldc), t,
+                                   n_threads)
             else:
                 for t in prange(n_threads, schedule='static', chunksize=1):
-                    up_by_unit(v1, m, m, M, h0 + m, ldh,
-                               hidden_draw(key, 2 * s, sampled, -1 if s == k else 1,
-                                           ch if s < k else NULL, ldc), t, n_threads)
-    return err + err_groups
+                    negative_up(M, &neg, v1, m, h0 + m, ldh,
+                                hidden_draw(key, 2 * s, sampled, -1 if s == k else 1,
+                                            ch if s < k else NULL, ldc), t, n_threads)
+    return err + err_groups + err_sparse
 
 
-def cd_step(state, scratch, Py_ssize_t m, StepOptions options, groups=None):
-    """One CD-k (or PCD) update from the minibatch in ``scratch[0][:m]``.
+cdef inline void negative_up(const Model *M, const Columns *neg, const floating *v1,
+                             Py_ssize_t m, floating *out, Py_ssize_t ldh, Draw d,
+                             int part, int n_parts) noexcept nogil:
+    """Block ``part`` of the hidden pass of the negative visibles: from their
+    Columns if ``neg.n_rows`` (sparse), else from the dense rows v1."""
+    if neg.n_rows:
+        up_columns_by_unit(neg, M, out, ldh, d, part, n_parts)
+    else:
+        up_by_unit(v1, m, m, M, out, ldh, d, part, n_parts)
+
+
+def cd_step(state, scratch, Py_ssize_t m, StepOptions options, groups=None, data=None):
+    """One CD-k (or PCD) update from a minibatch of m rows.
 
     Call with BLAS limited to one thread: the kernel parallelises itself.
 
@@ -113,11 +189,11 @@ def cd_step(state, scratch, Py_ssize_t m, StepOptions options, groups=None):
         no weight decay and a fixed sigma (it then goes straight into W).
     scratch : tuple (vis, hid, grad)
         ``RBMState.buffers``: ``vis`` (>= 2m, n_visible) holds the minibatch
-        (v-space) in rows ``:m`` on entry and the negative-phase visibles
-        (u-space) in rows ``m:2m`` on return; ``hid`` (n_hidden, >= 2m) is
-        the hidden layer stored by unit; ``grad`` (n_hidden, n_visible), or
-        (0, 0), is the weight gradient's scratch, whose presence turns on
-        sigma learning.
+        (v-space) in rows ``:m`` on entry, unless ``data`` is given, and the
+        negative-phase visibles (u-space) in rows ``m:2m`` on return; ``hid``
+        (n_hidden, >= 2m) is the hidden layer stored by unit; ``grad``
+        (n_hidden, n_visible), or (0, 0), is the weight gradient's scratch,
+        whose presence turns on sigma learning (dense minibatches only).
     m : int
         Minibatch size.
     options : dict
@@ -132,6 +208,9 @@ def cd_step(state, scratch, Py_ssize_t m, StepOptions options, groups=None):
         and ``hidden_unit`` (a code of ``UNIT_CODES``). Other keys are ignored.
     groups : array of shape (n_groups, 2), default=None
         [start, stop) columns of softmax groups among Bernoulli visibles.
+    data : tuple (col, start, row, val), default=None
+        A sparse minibatch of m rows, its nonzeros by column
+        (``skdbn._csr.columns``), values in u-space; None: dense, in ``vis``.
 
     Returns
     -------
@@ -143,12 +222,12 @@ def cd_step(state, scratch, Py_ssize_t m, StepOptions options, groups=None):
     if options.cd_k < 1:
         raise ValueError(f"cd_k must be at least 1, got {options.cd_k}")
     if state.components.dtype == np.float32:
-        return _cd_step[float](state.components, state, scratch, m, &options, groups)
-    return _cd_step[double](state.components, state, scratch, m, &options, groups)
+        return _cd_step[float](state.components, state, scratch, m, &options, groups, data)
+    return _cd_step[double](state.components, state, scratch, m, &options, groups, data)
 
 
 cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
-                     const StepOptions *o, groups) except? -1:
+                     const StepOptions *o, groups, data) except? -1:
     cdef floating[::1] b_vis = state.intercept_visible
     cdef floating[::1] b_hid = state.intercept_hidden
     cdef floating[:, ::1] W_inc = state.components_inc
@@ -173,10 +252,14 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
     cdef Rule rule
     cdef Stats stats
     cdef Model M
+    cdef Chain c
+    cdef Columns X0, neg
+    cdef ColumnsScratch ns
     cdef double err = 0, g, d0, d1, mu
     cdef double *wg = NULL
     cdef double *s_data = NULL
     cdef Py_ssize_t ldh = hid.shape[1]
+    cdef Py_ssize_t[::1] cnt, col, start, row, totals
 
     if vis.shape[0] < 2 * m or hid.shape[1] < 2 * m or chain.shape[1] < m:
         raise ValueError("scratch buffers are smaller than the minibatch")
@@ -184,6 +267,8 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
         raise ValueError("vis, hid and chain do not match the shape of W")
     if learn_sigma and (not gaussian or grad.shape[0] != n_hid or grad.shape[1] != n_vis):
         raise ValueError("a learned sigma needs Gaussian visibles and grad shaped like W")
+    if learn_sigma and data is not None:
+        raise ValueError("a learned sigma needs a dense minibatch")
     if sparse:
         hid_mean = state.hidden_mean
         if hid_mean.shape[0] != n_hid:
@@ -203,7 +288,23 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
     rule.decay = o.learning_rate * o.weight_decay
     rule.direct = <floating> rule.momentum == 0 and <floating> rule.decay == 0 \
         and not learn_sigma
+    c.hid, c.ldh, c.samples, c.lds, c.m = h0, ldh, &chain[0, 0], chain.shape[1], m
+    c.data, c.neg = NULL, NULL
     stats.hid, stats.ldh, stats.by_unit, stats.vis, stats.m2 = h0, ldh, True, v0, 2 * m
+    stats.pos, stats.neg = NULL, NULL
+    if data is not None:
+        X0 = columns_of(data, m, n_vis, v0)
+        c.data = stats.pos = &X0
+        if o.sample_visible and not gaussian:
+            # Sampled binary negative visibles: Columns when sparse enough.
+            cnt = np.empty(n_vis, np.intp)
+            col = np.empty(n_vis, np.intp)
+            start = np.empty(n_vis + 1, np.intp)
+            row = np.empty(max(1, m * n_vis // NEG_SPARSE_RATIO), np.intp)
+            totals = np.zeros(2 * n_threads, np.intp)
+            ns.cnt, ns.col, ns.start, ns.row = &cnt[0], &col[0], &start[0], &row[0]
+            ns.capacity, ns.totals = row.shape[0], &totals[0]
+            c.neg = &ns
     dtype = np.asarray(W).dtype
     cdef floating[::1] ones = np.ones(2 * m, dtype=dtype)
     cdef floating[::1] gh = np.empty(n_hid, dtype=dtype)
@@ -220,7 +321,11 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
             raise MemoryError()
 
     with nogil:
-        err = gibbs_chain(&M, v0, h0, ldh, &chain[0, 0], chain.shape[1], m, o, n_threads)
+        err = gibbs_chain(v0, &M, &c, o, n_threads)
+        if c.neg != NULL:
+            neg = counted_columns(c.neg, m, n_threads)
+            if neg.n_rows:
+                stats.neg = &neg
 
         # Sparsity (Hinton's practical guide §11): q <- 0.9 q + 0.1 mean(p0);
         # the penalty (q - target) on each hidden unit's total input is folded
@@ -255,7 +360,7 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
             lo = bound(n_vis, n_threads, t)
             hi = bound(n_vis, n_threads, t + 1)
             if hi > lo:
-                signed_column_sums(v0, n_vis, m, lo, hi, &gv_sum[0])
+                visible_sums(v0, &stats, n_vis, lo, hi, &gv_sum[0])
             lo = bound(n_hid, n_threads, t)
             hi = bound(n_hid, n_threads, t + 1)
             if hi > lo:
@@ -284,3 +389,26 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
             free(s_data)
             free(wg)
     return err
+
+
+cdef inline void visible_sums(const floating *v, const Stats *s, Py_ssize_t n_vis,
+                              Py_ssize_t lo, Py_ssize_t hi,
+                              double *out) noexcept nogil:
+    """out[k] = sum(u0[:, k]) - sum(uk[:, k]) for columns [lo, hi), in double,
+    from the dense stacked rows v or Columns (s.pos, s.neg)."""
+    cdef Py_ssize_t i, k, m = s.m2 // 2
+    cdef const floating *row
+    if s.pos == NULL and s.neg == NULL:
+        signed_column_sums(v, n_vis, m, lo, hi, out)
+        return
+    for k in range(lo, hi):
+        out[k] = 0
+    if s.pos != NULL:
+        add_column_sums(s.pos, <const floating *> s.pos.val, 1, lo, hi, out)
+    if s.neg != NULL:
+        add_column_sums(s.neg, <const floating *> NULL, -1, lo, hi, out)
+    else:
+        for i in range(m, 2 * m):
+            row = v + i * n_vis
+            for k in range(lo, hi):
+                out[k] -= row[k]

@@ -60,6 +60,18 @@ ctypedef struct Rule:
     bint direct                # no momentum, no decay: W += alpha G in the GEMM
 
 
+ctypedef struct Columns:
+    # The nonzeros of n_rows rows by column: column col[c] holds entries
+    # start[c] .. start[c + 1] - 1, of rows row[e] (increasing) and values
+    # val[e] (NULL: all 1, sampled binary units).
+    Py_ssize_t n_rows
+    Py_ssize_t n_cols          # columns with a nonzero
+    const Py_ssize_t *col      # their indices, increasing
+    const Py_ssize_t *start
+    const Py_ssize_t *row
+    const void *val
+
+
 ctypedef struct Stats:
     # The stacked statistics of the gradient G = hid^T vis over 2m rows
     # (the negative half negated): hid is (2m, n_hid), or (n_hid, 2m) by unit.
@@ -68,6 +80,8 @@ ctypedef struct Stats:
     bint by_unit
     const void *vis            # (2m, n_vis), row-major
     Py_ssize_t m2
+    const Columns *pos         # the data (first m rows) as Columns, or NULL: in vis
+    const Columns *neg         # the negative visibles as Columns, or NULL: in vis
 
 
 cdef inline Draw draw_of(uint64_t key, uint64_t stream) noexcept nogil:

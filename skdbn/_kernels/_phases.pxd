@@ -10,6 +10,7 @@ from cython cimport floating
 
 from skdbn._kernels._blas cimport gemm
 from skdbn._kernels._blocks cimport (hidden_block, hidden_block_by_unit, visible_block)
+from skdbn._kernels._csr cimport scatter_gradient
 from skdbn._kernels._model cimport Draw, Model, Rule, Stats
 from skdbn._kernels._parallel cimport bound
 
@@ -107,9 +108,11 @@ cdef inline void update_weight_rows(floating *W, floating *W_inc, floating *G,
     """Update rows [j0, j1) of W from the stacked gradient hid^T vis.
 
     ``r.direct`` (no momentum, no decay): W += alpha G in the GEMM itself.
-    ``G`` not NULL (learned sigma): G is formed first so that
-    ``wg[i] += sum_j W_ji G_ji`` sees the weights before the update.
+    ``G`` not NULL (learned sigma; dense statistics only): G is formed first
+    so that ``wg[i] += sum_j W_ji G_ji`` sees the weights before the update.
     Otherwise the GEMM accumulates into W_inc = momentum W_inc + alpha G.
+    A half of the statistics given as Columns (s.pos, s.neg) is added by
+    :func:`_csr.scatter_gradient` instead of the GEMM.
     """
     cdef Py_ssize_t rows = j1 - j0, i, j, k
     cdef floating *Wb = W + j0 * n_vis
@@ -118,18 +121,13 @@ cdef inline void update_weight_rows(floating *W, floating *W_inc, floating *G,
     cdef floating alpha = <floating> r.alpha
     cdef floating momentum = <floating> r.momentum
     cdef floating decay = <floating> r.decay
-    cdef const floating *hid = <const floating *> s.hid
-    cdef const floating *vis = <const floating *> s.vis
-    # Rows j0:j1 of the gradient need units j0:j1 of hid.
-    cdef const floating *hb = hid + j0 * s.ldh if s.by_unit else hid + j0
-    cdef bint tr = not s.by_unit
     if rows <= 0:
         return
     if r.direct:
-        gemm(tr, False, rows, n_vis, s.m2, alpha, hb, s.ldh, vis, n_vis, 1, Wb, n_vis)
+        add_gradient(W, s, j0, j1, n_vis, alpha, True)
     elif G != NULL:
         Gb = G + j0 * n_vis
-        gemm(tr, False, rows, n_vis, s.m2, 1, hb, s.ldh, vis, n_vis, 0, Gb, n_vis)
+        add_gradient(G, s, j0, j1, n_vis, 1, False)
         for j in range(rows):
             for i in range(n_vis):
                 k = j * n_vis + i
@@ -142,10 +140,36 @@ cdef inline void update_weight_rows(floating *W, floating *W_inc, floating *G,
         # call it at once.
         for k in range(rows * n_vis):
             Ib[k] = momentum * Ib[k]
-        gemm(tr, False, rows, n_vis, s.m2, alpha, hb, s.ldh, vis, n_vis, 1, Ib, n_vis)
+        add_gradient(W_inc, s, j0, j1, n_vis, alpha, True)
         for k in range(rows * n_vis):
             Ib[k] = Ib[k] - decay * Wb[k]
             Wb[k] = Wb[k] + Ib[k]
+
+
+cdef inline void add_gradient(floating *T, const Stats *s, Py_ssize_t j0, Py_ssize_t j1,
+                              Py_ssize_t n_vis, floating alpha, bint accumulate) noexcept nogil:
+    """Rows [j0, j1) of T += alpha * hid^T vis, or T = alpha * hid^T vis
+    without ``accumulate`` (dense statistics only)."""
+    cdef Py_ssize_t m = s.m2 // 2, r0, r1
+    cdef const floating *hid = <const floating *> s.hid
+    cdef const floating *vis = <const floating *> s.vis
+    # Rows j0:j1 of the gradient need units j0:j1 of hid.
+    cdef const floating *hb = hid + j0 * s.ldh if s.by_unit else hid + j0
+    cdef Py_ssize_t step = 1 if s.by_unit else s.ldh
+    if not accumulate:
+        gemm(not s.by_unit, False, j1 - j0, n_vis, s.m2, alpha, hb, s.ldh, vis, n_vis, 0,
+             T + j0 * n_vis, n_vis)
+        return
+    # The dense rows [r0, r1) of the stacked minibatch in one GEMM.
+    r0 = m if s.pos != NULL else 0
+    r1 = m if s.neg != NULL else s.m2
+    if r1 > r0:
+        gemm(not s.by_unit, False, j1 - j0, n_vis, r1 - r0, alpha, hb + r0 * step, s.ldh,
+             vis + r0 * n_vis, n_vis, 1, T + j0 * n_vis, n_vis)
+    if s.pos != NULL:
+        scatter_gradient(T, n_vis, hid, s.ldh, s.pos, alpha, j0, j1)
+    if s.neg != NULL:
+        scatter_gradient(T, n_vis, hid + m, s.ldh, s.neg, alpha, j0, j1)
 
 
 cdef inline void signed_column_sums(const floating *a, Py_ssize_t ld, Py_ssize_t m,

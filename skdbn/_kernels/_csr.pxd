@@ -1,0 +1,241 @@
+# Sparse input: the data-side phases for a minibatch given by its nonzeros,
+# beside the dense ones of _phases.pxd. A minibatch of CSR rows becomes
+# ``Columns`` (its nonzeros grouped by column, skdbn/_csr.py), so that a
+# hidden unit's row of W is read in order: the products cost one multiply-add
+# per nonzero and hidden unit, against one per element of the minibatch for
+# the dense GEMM. The products that need every visible unit's input (the down
+# pass) stay dense. Sampled binary negative visibles become Columns too
+# (``count_block`` / ``fill_block``) when they are sparse enough.
+from cython cimport floating
+
+from skdbn._kernels._blocks cimport hidden_block_by_unit
+from skdbn._kernels._model cimport Columns, Draw, Model
+from skdbn._kernels._parallel cimport bound
+
+
+cdef inline Columns columns_of(data, Py_ssize_t m, Py_ssize_t n_vis, const floating *like) except *:
+    """The Columns of a sparse minibatch (col, start, row, val), checked."""
+    cdef const Py_ssize_t[::1] col = data[0]
+    cdef const Py_ssize_t[::1] start = data[1]
+    cdef const Py_ssize_t[::1] row = data[2]
+    cdef const floating[::1] val = data[3]
+    cdef Columns X
+    if start.shape[0] != col.shape[0] + 1 or row.shape[0] != val.shape[0] \
+            or start[0] != 0 or start[col.shape[0]] != row.shape[0]:
+        raise ValueError("sparse minibatch: inconsistent col, start, row and val")
+    cdef Py_ssize_t c, e
+    for c in range(col.shape[0]):
+        if col[c] < 0 or col[c] >= n_vis or (c and col[c] <= col[c - 1]) \
+                or start[c + 1] < start[c]:
+            raise ValueError("sparse minibatch: columns out of range or order")
+    for e in range(row.shape[0]):
+        if not 0 <= row[e] < m:
+            raise ValueError("sparse minibatch: a row index is out of range")
+    X.n_rows, X.n_cols = m, col.shape[0]
+    X.col = &col[0] if col.shape[0] else NULL
+    X.start = &start[0]
+    X.row = &row[0] if row.shape[0] else NULL
+    X.val = &val[0] if val.shape[0] else NULL
+    if val.shape[0] == 0:
+        X.val = <const void *> like  # no entries: never read, but not "all ones"
+    return X
+
+
+cdef inline Py_ssize_t first_column(const Columns *X, Py_ssize_t k) noexcept nogil:
+    """Position in X.col of the first column >= k (binary search)."""
+    cdef Py_ssize_t lo = 0, hi = X.n_cols, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if X.col[mid] < k:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline void product_by_unit(const Columns *X, const floating *W, Py_ssize_t n_vis,
+                                 floating *out, Py_ssize_t ld, Py_ssize_t j0,
+                                 Py_ssize_t j1) noexcept nogil:
+    """out[j, i] = (X W^T)[i, j] for units [j0, j1), stored by unit (stride
+    ``ld``): each unit's row of W is read once, in column order."""
+    cdef Py_ssize_t j, c, e
+    cdef floating w
+    cdef floating *o
+    cdef const floating *wj
+    cdef const floating *val = <const floating *> X.val
+    for j in range(j0, j1):
+        o = out + j * ld
+        for e in range(X.n_rows):
+            o[e] = 0
+        wj = W + j * n_vis
+        for c in range(X.n_cols):
+            w = wj[X.col[c]]
+            if val == NULL:
+                for e in range(X.start[c], X.start[c + 1]):
+                    o[X.row[e]] += w
+            else:
+                for e in range(X.start[c], X.start[c + 1]):
+                    o[X.row[e]] += w * val[e]
+
+
+cdef inline void up_columns_by_unit(const Columns *X, const Model *M, floating *out,
+                                    Py_ssize_t ld, Draw d, int part,
+                                    int n_parts) noexcept nogil:
+    """:func:`_phases.up_by_unit` for sparse rows: the hidden units of block
+    ``part`` for the X.n_rows rows of X, stored by unit, with the draws of d."""
+    cdef Py_ssize_t lo = bound(M.n_hid, n_parts, part)
+    cdef Py_ssize_t hi = bound(M.n_hid, n_parts, part + 1)
+    if hi <= lo:
+        return
+    product_by_unit(X, <const floating *> M.W, M.n_vis, out, ld, lo, hi)
+    hidden_block_by_unit(out, ld, X.n_rows, lo, hi, M, &d)
+
+
+cdef inline void scatter_gradient(floating *T, Py_ssize_t n_vis, const floating *hid,
+                                  Py_ssize_t ldh, const Columns *X, floating alpha,
+                                  Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """T[j, k] += alpha * (hid X)[j, k] for rows [j0, j1) of T (n_hid, n_vis):
+    the gradient's share of sparse visibles, hid (n_hid, X.n_rows) stored by
+    unit with stride ``ldh``."""
+    cdef Py_ssize_t j, c, e
+    cdef double g
+    cdef floating *t
+    cdef const floating *h
+    cdef const floating *val = <const floating *> X.val
+    for j in range(j0, j1):
+        t = T + j * n_vis
+        h = hid + j * ldh
+        for c in range(X.n_cols):
+            g = 0
+            if val == NULL:
+                for e in range(X.start[c], X.start[c + 1]):
+                    g += h[X.row[e]]
+            else:
+                for e in range(X.start[c], X.start[c + 1]):
+                    g += h[X.row[e]] * val[e]
+            t[X.col[c]] += alpha * <floating> g
+
+
+cdef inline void add_column_sums(const Columns *X, const floating *val, double sign,
+                                 Py_ssize_t k0, Py_ssize_t k1, double *out) noexcept nogil:
+    """out[k] += sign * sum of column k of X, for columns [k0, k1); ``val``
+    is X.val in the kernel's dtype."""
+    cdef Py_ssize_t c, e
+    cdef double s
+    for c in range(first_column(X, k0), X.n_cols):
+        if X.col[c] >= k1:
+            break
+        s = 0
+        if val == NULL:
+            s = X.start[c + 1] - X.start[c]
+        else:
+            for e in range(X.start[c], X.start[c + 1]):
+                s += val[e]
+        out[X.col[c]] += sign * s
+
+
+cdef inline double sq_error_block(const Columns *X, const floating *v1, Py_ssize_t ld,
+                                  const floating *sigma, Py_ssize_t k0,
+                                  Py_ssize_t k1) noexcept nogil:
+    """Squared error, in v-space, between the sparse rows X and the dense
+    rows v1 (both in u-space), over columns [k0, k1): the sum of v1^2 plus,
+    at each nonzero x, (x - v1)^2 - v1^2 (times sigma^2 for Gaussian units)."""
+    cdef Py_ssize_t i, k, c, e
+    cdef double err = 0, d, u, x, s2
+    cdef const floating *r
+    cdef const floating *val = <const floating *> X.val
+    for i in range(X.n_rows):
+        r = v1 + i * ld
+        if sigma == NULL:
+            for k in range(k0, k1):
+                err += <double> r[k] * r[k]
+        else:
+            for k in range(k0, k1):
+                d = <double> r[k] * sigma[k]
+                err += d * d
+    for c in range(first_column(X, k0), X.n_cols):
+        k = X.col[c]
+        if k >= k1:
+            break
+        s2 = 1 if sigma == NULL else <double> sigma[k] * sigma[k]
+        for e in range(X.start[c], X.start[c + 1]):
+            x = 1 if val == NULL else val[e]
+            u = v1[X.row[e] * ld + k]
+            err += ((x - u) * (x - u) - u * u) * s2
+    return err
+
+
+ctypedef struct ColumnsScratch:
+    # Where count_block and fill_block build the Columns of binary rows.
+    Py_ssize_t *cnt            # (n_vis,) per column, then its next free entry
+    Py_ssize_t *col            # (n_vis,)
+    Py_ssize_t *start          # (n_vis + 1,)
+    Py_ssize_t *row            # (capacity,)
+    Py_ssize_t capacity        # entries: more stay dense
+    Py_ssize_t *totals         # (2 n_blocks,): each block's (entries, columns)
+
+
+cdef inline void count_block(const floating *v, Py_ssize_t ld, Py_ssize_t m,
+                             Py_ssize_t k0, Py_ssize_t k1, ColumnsScratch *w,
+                             int block) noexcept nogil:
+    """w.cnt[k] = nonzeros of column k of the m rows of v, for the columns
+    [k0, k1) of ``block``, whose (entries, nonempty columns) go to w.totals."""
+    cdef Py_ssize_t i, k, nnz = 0, n_cols = 0
+    cdef Py_ssize_t *cnt = w.cnt
+    cdef const floating *r
+    for k in range(k0, k1):
+        cnt[k] = 0
+    for i in range(m):
+        r = v + i * ld
+        for k in range(k0, k1):
+            cnt[k] += r[k] != 0
+    for k in range(k0, k1):
+        nnz += cnt[k]
+        n_cols += cnt[k] > 0
+    w.totals[2 * block] = nnz
+    w.totals[2 * block + 1] = n_cols
+
+
+cdef inline Columns counted_columns(const ColumnsScratch *w, Py_ssize_t m,
+                                    int n_blocks) noexcept nogil:
+    """The Columns that fill_block makes of what count_block counted, or
+    n_rows = 0 if they have more than w.capacity entries (keep them dense)."""
+    cdef Columns X
+    cdef Py_ssize_t b, nnz = 0, n_cols = 0
+    for b in range(n_blocks):
+        nnz += w.totals[2 * b]
+        n_cols += w.totals[2 * b + 1]
+    X.n_rows = m if nnz <= w.capacity else 0
+    X.n_cols, X.col, X.start, X.row, X.val = n_cols, w.col, w.start, w.row, NULL
+    return X
+
+
+cdef inline void fill_block(const floating *v, Py_ssize_t ld, Py_ssize_t m,
+                            Py_ssize_t k0, Py_ssize_t k1, const ColumnsScratch *w,
+                            int block, int n_blocks) noexcept nogil:
+    """The Columns of the m rows of v over the columns [k0, k1) of
+    ``block``, counted by :func:`count_block`; w.cnt becomes each column's
+    next free entry. The last block also closes w.start. Values are not
+    kept: v is binary."""
+    cdef Py_ssize_t i, k, b, n, e = 0, c = 0
+    cdef Py_ssize_t *cnt = w.cnt
+    cdef const floating *r
+    for b in range(block):
+        e += w.totals[2 * b]
+        c += w.totals[2 * b + 1]
+    for k in range(k0, k1):
+        n = cnt[k]
+        if n:
+            w.col[c] = k
+            w.start[c] = e
+            cnt[k] = e
+            e += n
+            c += 1
+    if block == n_blocks - 1:
+        w.start[c] = e
+    for i in range(m):
+        r = v + i * ld
+        for k in range(k0, k1):
+            if r[k] != 0:
+                w.row[cnt[k]] = i
+                cnt[k] += 1
