@@ -45,9 +45,9 @@ from skdbn._kernels._units cimport check_groups, check_hidden_unit, softmax_grou
 
 
 # Sampled negative visibles are kept as Columns when at most 1 in this many
-# is on; denser ones cost less through the GEMM.
+# is on; denser ones cost less through the GEMM (bench_sparse.py).
 cdef enum:
-    NEG_SPARSE_RATIO = 8
+    NEG_SPARSE_RATIO = 10
 
 
 ctypedef struct Chain:
@@ -93,11 +93,10 @@ cdef double gibbs_chain(floating *v0, const Model *M, const Chain *c,
     cdef bint sampled = o.sampled_statistics, sample_vis = o.sample_visible
     cdef bint persistent = o.persistent
     cdef int k = o.cd_k
-    cdef Columns neg
     # One thread team for all phases: the prange loops below share it and
     # meet at their implicit barriers instead of forking and joining. The
     # statements outside them run in every thread, so the phases' Draws are
-    # passed by value, and what they assign (neg) is private to each thread.
+    # passed by value, never assigned here.
     with parallel(num_threads=n_threads):
         if sig != NULL and X0 == NULL:
             for t in prange(n_threads, schedule='static', chunksize=1):
@@ -128,14 +127,15 @@ cdef double gibbs_chain(floating *v0, const Model *M, const Chain *c,
                 for t in prange(n_threads, schedule='static', chunksize=1):
                     err_sparse += sq_error_block(X0, v1, V, sig, bound(V, n_threads, t),
                                                  bound(V, n_threads, t + 1))
-            neg = no_columns()
+            # What a thread reads of the others' work is decided inside a
+            # prange: each one starts with a barrier (GCC's OpenMP, as its
+            # firstprivate needs), and Cython ends them without one.
             if c.neg != NULL:
                 for t in prange(n_threads, schedule='static', chunksize=1):
                     count_block(v1, V, m, bound(V, n_threads, t), bound(V, n_threads, t + 1),
                                 c.neg, t)
-                neg = counted_columns(c.neg, m, n_threads)
-                if neg.n_rows:
-                    for t in prange(n_threads, schedule='static', chunksize=1):
+                for t in prange(n_threads, schedule='static', chunksize=1):
+                    if counted_columns(c.neg, m, n_threads).n_rows:
                         fill_block(v1, V, m, bound(V, n_threads, t),
                                    bound(V, n_threads, t + 1), c.neg, t, n_threads)
             # The last step stores -pk for the stacked gradient GEMM, and
@@ -147,7 +147,7 @@ cdef double gibbs_chain(floating *v0, const Model *M, const Chain *c,
                                            hidden_draw(key, 0, sampled, 1, NULL, ldc),
                                            t, n_threads)
                     for t in prange(n_threads, schedule='static', chunksize=1):
-                        negative_up(M, &neg, v1, m, h0 + m, ldh,
+                        negative_up(M, c.neg, v1, m, h0 + m, ldh,
                                     hidden_draw(key, 2 * s, sampled, -1, ch, ldc), t, n_threads)
                 else:
                     for t in prange(n_threads, schedule='static', chunksize=1):
@@ -156,19 +156,23 @@ cdef double gibbs_chain(floating *v0, const Model *M, const Chain *c,
                                    n_threads)
             else:
                 for t in prange(n_threads, schedule='static', chunksize=1):
-                    negative_up(M, &neg, v1, m, h0 + m, ldh,
+                    negative_up(M, c.neg, v1, m, h0 + m, ldh,
                                 hidden_draw(key, 2 * s, sampled, -1 if s == k else 1,
                                             ch if s < k else NULL, ldc), t, n_threads)
     return err + err_groups + err_sparse
 
 
-cdef inline void negative_up(const Model *M, const Columns *neg, const floating *v1,
-                             Py_ssize_t m, floating *out, Py_ssize_t ldh, Draw d,
-                             int part, int n_parts) noexcept nogil:
-    """Block ``part`` of the hidden pass of the negative visibles: from their
-    Columns if ``neg.n_rows`` (sparse), else from the dense rows v1."""
-    if neg.n_rows:
-        up_columns_by_unit(neg, M, out, ldh, d, part, n_parts)
+cdef inline void negative_up(const Model *M, const ColumnsScratch *neg,
+                             const floating *v1, Py_ssize_t m, floating *out, Py_ssize_t ldh,
+                             Draw d, int part, int n_parts) noexcept nogil:
+    """Block ``part`` of the hidden pass of the negative visibles: from the
+    Columns built in ``neg`` if they were sparse enough, else from the dense
+    rows v1."""
+    cdef Columns X = no_columns()
+    if neg != NULL:
+        X = counted_columns(neg, m, n_parts)
+    if X.n_rows:
+        up_columns_by_unit(&X, M, out, ldh, d, part, n_parts)
     else:
         up_by_unit(v1, m, m, M, out, ldh, d, part, n_parts)
 

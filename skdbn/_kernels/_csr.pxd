@@ -7,6 +7,7 @@
 # pass) stay dense. Sampled binary negative visibles become Columns too
 # (``count_block`` / ``fill_block``) when they are sparse enough.
 from cython cimport floating
+from libc.stdlib cimport free, malloc
 
 from skdbn._kernels._blocks cimport hidden_block_by_unit
 from skdbn._kernels._model cimport Columns, Draw, Model
@@ -53,29 +54,56 @@ cdef inline Py_ssize_t first_column(const Columns *X, Py_ssize_t k) noexcept nog
     return lo
 
 
+# Hidden units handled together by the products: their weights of one
+# column are gathered once, and the work on each nonzero is a vector of them.
+cdef enum:
+    UNIT_BLOCK = 16
+
+
 cdef inline void product_by_unit(const Columns *X, const floating *W, Py_ssize_t n_vis,
                                  floating *out, Py_ssize_t ld, Py_ssize_t j0,
                                  Py_ssize_t j1) noexcept nogil:
     """out[j, i] = (X W^T)[i, j] for units [j0, j1), stored by unit (stride
-    ``ld``): each unit's row of W is read once, in column order."""
-    cdef Py_ssize_t j, c, e
-    cdef floating w
-    cdef floating *o
-    cdef const floating *wj
+    ``ld``). Units go UNIT_BLOCK at a time: for each nonempty column their
+    weights are gathered (each unit's row of W read in order), then every
+    nonzero adds x * those weights to its row of a (rows, UNIT_BLOCK) block
+    in cache, which is finally stored by unit."""
+    cdef Py_ssize_t jb, j, nb, c, e, i, r
+    cdef floating w[UNIT_BLOCK]
+    cdef floating x
+    cdef floating *acc
+    cdef floating *a
     cdef const floating *val = <const floating *> X.val
-    for j in range(j0, j1):
-        o = out + j * ld
-        for e in range(X.n_rows):
-            o[e] = 0
-        wj = W + j * n_vis
+    cdef Py_ssize_t m = X.n_rows
+    acc = <floating *> malloc(m * UNIT_BLOCK * sizeof(floating))
+    if acc == NULL:  # no memory for the block: one unit at a time
+        for j in range(j0, j1):
+            a = out + j * ld
+            for i in range(m):
+                a[i] = 0
+            for c in range(X.n_cols):
+                w[0] = W[j * n_vis + X.col[c]]
+                for e in range(X.start[c], X.start[c + 1]):
+                    a[X.row[e]] += w[0] * (1 if val == NULL else val[e])
+        return
+    jb = j0
+    while jb < j1:
+        nb = min(<Py_ssize_t> UNIT_BLOCK, j1 - jb)
+        for i in range(m * UNIT_BLOCK):
+            acc[i] = 0
         for c in range(X.n_cols):
-            w = wj[X.col[c]]
-            if val == NULL:
-                for e in range(X.start[c], X.start[c + 1]):
-                    o[X.row[e]] += w
-            else:
-                for e in range(X.start[c], X.start[c + 1]):
-                    o[X.row[e]] += w * val[e]
+            for j in range(UNIT_BLOCK):
+                w[j] = W[(jb + j) * n_vis + X.col[c]] if j < nb else 0
+            for e in range(X.start[c], X.start[c + 1]):
+                a = acc + X.row[e] * UNIT_BLOCK
+                x = 1 if val == NULL else val[e]
+                for j in range(UNIT_BLOCK):
+                    a[j] += x * w[j]
+        for j in range(nb):
+            for i in range(m):
+                out[(jb + j) * ld + i] = acc[i * UNIT_BLOCK + j]
+        jb += nb
+    free(acc)
 
 
 cdef inline void up_columns_by_unit(const Columns *X, const Model *M, floating *out,
@@ -96,24 +124,44 @@ cdef inline void scatter_gradient(floating *T, Py_ssize_t n_vis, const floating 
                                   Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
     """T[j, k] += alpha * (hid X)[j, k] for rows [j0, j1) of T (n_hid, n_vis):
     the gradient's share of sparse visibles, hid (n_hid, X.n_rows) stored by
-    unit with stride ``ldh``."""
-    cdef Py_ssize_t j, c, e
-    cdef double g
-    cdef floating *t
+    unit with stride ``ldh``. Units go UNIT_BLOCK at a time, their statistics
+    transposed into a (rows, UNIT_BLOCK) block, so that each nonzero adds a
+    vector, and the sums of a column are scattered to their rows of T."""
+    cdef Py_ssize_t jb, j, nb, c, e, i
+    cdef double g[UNIT_BLOCK]
+    cdef floating x
+    cdef floating *hb
     cdef const floating *h
     cdef const floating *val = <const floating *> X.val
-    for j in range(j0, j1):
-        t = T + j * n_vis
-        h = hid + j * ldh
+    cdef Py_ssize_t m = X.n_rows
+    hb = <floating *> malloc(m * UNIT_BLOCK * sizeof(floating))
+    if hb == NULL:  # no memory for the block: one unit at a time
+        for j in range(j0, j1):
+            h = hid + j * ldh
+            for c in range(X.n_cols):
+                g[0] = 0
+                for e in range(X.start[c], X.start[c + 1]):
+                    g[0] += h[X.row[e]] * (1 if val == NULL else val[e])
+                T[j * n_vis + X.col[c]] += alpha * <floating> g[0]
+        return
+    jb = j0
+    while jb < j1:
+        nb = min(<Py_ssize_t> UNIT_BLOCK, j1 - jb)
+        for i in range(m):
+            for j in range(UNIT_BLOCK):
+                hb[i * UNIT_BLOCK + j] = hid[(jb + j) * ldh + i] if j < nb else 0
         for c in range(X.n_cols):
-            g = 0
-            if val == NULL:
-                for e in range(X.start[c], X.start[c + 1]):
-                    g += h[X.row[e]]
-            else:
-                for e in range(X.start[c], X.start[c + 1]):
-                    g += h[X.row[e]] * val[e]
-            t[X.col[c]] += alpha * <floating> g
+            for j in range(UNIT_BLOCK):
+                g[j] = 0
+            for e in range(X.start[c], X.start[c + 1]):
+                h = hb + X.row[e] * UNIT_BLOCK
+                x = 1 if val == NULL else val[e]
+                for j in range(UNIT_BLOCK):
+                    g[j] += x * h[j]
+            for j in range(nb):
+                T[(jb + j) * n_vis + X.col[c]] += alpha * <floating> g[j]
+        jb += nb
+    free(hb)
 
 
 cdef inline void add_column_sums(const Columns *X, const floating *val, double sign,
