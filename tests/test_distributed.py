@@ -10,6 +10,7 @@ import threading
 import time
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.linear_model import LogisticRegression
@@ -110,6 +111,26 @@ def test_bytes_sent_follow_the_report_formula(K):
     for sent in backend.bytes_sent_:
         per_batch = sent / backend.n_minibatches_
         assert expected <= per_batch <= 1.01 * expected
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_sparse_data_travel_sparse_and_give_the_same_model(backend, strategy, monkeypatch):
+    # A CSR matrix reaches the workers as its CSR arrays (never densified
+    # whole) and, with binary statistics, trains the single-process model.
+    X = binary_data(dtype=np.float32)
+    params = dict(n_components=22, n_iter=2, batch_size=40, sampled_statistics=True,
+                  persistent=False, random_state=0, n_jobs=1)
+    single = BernoulliRBM(**params).fit(X)
+    backend.strategy = strategy
+    toarray = sp.csr_matrix.toarray
+
+    def minibatch_only(self, *args, **kwargs):  # the coordinator's copy
+        assert self.shape[0] <= params["batch_size"], "densified the whole matrix"
+        return toarray(self, *args, **kwargs)
+
+    monkeypatch.setattr(sp.csr_matrix, "toarray", minibatch_only)
+    distributed = BernoulliRBM(**params).fit(sp.csr_matrix(X))
+    assert_same_model(distributed, single)
 
 
 def test_inside_pipeline_dbn_and_partial_fit(backend):
@@ -299,10 +320,12 @@ X = np.load(sys.argv[1])
 params = dict(n_components=22, n_iter=3, batch_size=40, learning_rate=0.1,
               sampled_statistics=True, persistent=False, cd_k=2, random_state=0, n_jobs=1)
 models = {}
+import scipy.sparse as sp
 with DistributedFit(n_workers=None, transport="mpi") as backend:
     for strategy in ("replicated", "partitioned"):
         backend.strategy = strategy
         models[strategy] = BernoulliRBM(**params).fit(X).components_
+        models[strategy + "_sparse"] = BernoulliRBM(**params).fit(sp.csr_matrix(X)).components_
 # Only rank 0 gets here.
 np.savez(sys.argv[2], **models, bytes_sent=backend.bytes_sent_)
 """
@@ -334,8 +357,9 @@ def test_mpi_transport_is_bit_identical(tmp_path, n, env):
                           sampled_statistics=True, persistent=False, cd_k=2,
                           random_state=0, n_jobs=1).fit(X)
     out = np.load(tmp_path / "out.npz")
-    assert_array_equal(out["replicated"], single.components_)
-    assert_array_equal(out["partitioned"], single.components_)
+    for strategy in ("replicated", "partitioned"):
+        assert_array_equal(out[strategy], single.components_)
+        assert_array_equal(out[strategy + "_sparse"], single.components_)
     assert len(out["bytes_sent"]) == n and np.all(out["bytes_sent"] > 0)
 
 

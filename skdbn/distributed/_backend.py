@@ -18,6 +18,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._transport import Gate, Listener, PeerError, check_authkey, split_address
 from .._state import CDParams, RBMState, blocks, softmax_groups_array
@@ -59,8 +60,8 @@ def job_header(backend, rbm, X, n_epochs):
            "strategy": backend.strategy, "sync_every": int(backend.sync_every),
            "n_jobs": backend._n_jobs(), "n_epochs": int(n_epochs),
            "seed": int(rbm.state_.seed), "n_iter": int(rbm.n_iter_), "shape": list(X.shape),
-           "dtype": np.dtype(X.dtype).str, "memmap": None}
-    mapped = _whole_memmap(X)
+           "dtype": np.dtype(X.dtype).str, "memmap": None, "sparse": bool(sp.issparse(X))}
+    mapped = None if sp.issparse(X) else _whole_memmap(X)
     if mapped is not None:
         # Each host maps the same file instead of receiving the data.
         job["memmap"] = [os.fspath(mapped.filename), X.dtype.str, list(X.shape),
@@ -118,6 +119,32 @@ def load_job(job, arrays, X):
         X = np.memmap(filename, dtype=np.dtype(dtype), mode="r", offset=offset,
                       shape=tuple(shape))
     return rbm, state, X
+
+
+def data_arrays(X, strategy, rank, n_workers):
+    """The arrays that carry worker ``rank``'s data: all columns of X or its
+    own block; a sparse X as its CSR arrays (data, indices, indptr)."""
+    if strategy != "replicated":
+        vb = blocks(X.shape[1], n_workers)
+        X = X[:, vb[rank]:vb[rank + 1]]
+    if not sp.issparse(X):
+        return [X]
+    X = sp.csr_matrix(X)
+    return [X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64)]
+
+
+def data_from_arrays(job, arrays, rank, n_workers):
+    """Worker side: the data of :func:`data_arrays`, a CSR matrix rebuilt and
+    checked (indices within its columns) when the job is sparse."""
+    if not job.get("sparse"):
+        return arrays[0]
+    n_rows, n_cols = job["shape"]
+    if job["strategy"] != "replicated":
+        vb = blocks(n_cols, n_workers)
+        n_cols = vb[rank + 1] - vb[rank]
+    X = sp.csr_matrix(tuple(arrays), shape=(n_rows, n_cols))
+    X.check_format(full_check=True)
+    return X
 
 
 def worker_threads(n_jobs):
@@ -223,6 +250,7 @@ class DistributedFit:
     Examples
     --------
     >>> import numpy as np
+import scipy.sparse as sp
     >>> from skdbn import BernoulliRBM, DistributedFit
     >>> X = (np.random.RandomState(0).uniform(size=(200, 16)) < 0.3).astype(np.float32)
     >>> rbm = BernoulliRBM(n_components=8, n_iter=2, random_state=0)
@@ -384,8 +412,8 @@ class DistributedFit:
                 f"DistributedFit cannot train {type(rbm).__name__} with sparsity_cost > 0, "
                 "sigma='learn' or softmax_groups (they need statistics of whole layers): fit "
                 "it outside the `with DistributedFit(...)` block, in a single process.")
-        if hasattr(X, "toarray"):
-            X = X.toarray()
+        if sp.issparse(X):
+            X = sp.csr_matrix(X)  # travels as its CSR arrays, never dense
         self.start()
         try:
             return self._workers.run(self, rbm, X, n_epochs)
@@ -565,7 +593,6 @@ class _SocketWorkers:
 
     def run(self, backend, rbm, X, n_epochs):
         n = len(self.conns)
-        vb = blocks(X.shape[1], n)
         job = job_header(backend, rbm, X, n_epochs)
         state = rbm.state_.wire_arrays()
 
@@ -576,8 +603,8 @@ class _SocketWorkers:
                 for a in state:
                     conn.send_array(a)
                 if job["memmap"] is None:
-                    conn.send_array(X if backend.strategy == "replicated"
-                                    else X[:, vb[rank]:vb[rank + 1]])
+                    for a in data_arrays(X, backend.strategy, rank, n):
+                        conn.send_array(a)
             except socket.timeout:
                 raise TimeoutError(
                     f"DistributedFit: worker {rank} accepted no data for {self.timeout} s "

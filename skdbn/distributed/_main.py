@@ -14,7 +14,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .._state import RBMState
-from ._backend import data_slice, load_job, worker_threads
+from ._backend import data_from_arrays, data_slice, load_job, worker_threads
 from ._transport import (
     Channel,
     HandshakeError,
@@ -43,7 +43,11 @@ def _watch_parent(pid):
 
 def _run_job(conn, mesh, job):
     arrays = [conn.recv_array() for _ in RBMState.ARRAYS]
-    rbm, state, X = load_job(job, arrays, None if job["memmap"] else conn.recv_array())
+    X = None
+    if job["memmap"] is None:
+        X = data_from_arrays(job, [conn.recv_array() for _ in range(3 if job.get("sparse") else 1)],
+                             mesh.rank, mesh.size)
+    rbm, state, X = load_job(job, arrays, X)
     X = data_slice(job, X, mesh.rank, mesh.size)
     trainer = Trainer(mesh, rbm, state, X, job["strategy"], job["sync_every"],
                       worker_threads(job["n_jobs"]))

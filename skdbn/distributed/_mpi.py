@@ -18,6 +18,8 @@ from threadpoolctl import threadpool_limits
 from .._state import blocks
 from ._backend import (
     commit_epochs,
+    data_arrays,
+    data_from_arrays,
     data_slice,
     job_header,
     load_job,
@@ -93,6 +95,24 @@ class MPIMesh:
         pass
 
 
+def _send_sparse(comm, X, strategy, size):
+    """Root: each rank's data as CSR arrays (see _receive_job); returns the
+    root's own."""
+    if strategy == "replicated":
+        arrays = data_arrays(X, strategy, 0, size)
+        comm.bcast([(a.size, a.dtype.str) for a in arrays], root=0)
+        for a in arrays:
+            comm.Bcast(np.ascontiguousarray(a), root=0)
+        return X
+    for r in range(1, size):
+        arrays = [np.ascontiguousarray(a) for a in data_arrays(X, strategy, r, size)]
+        comm.send([(a.size, a.dtype.str) for a in arrays], dest=r)
+        for a in arrays:
+            comm.Send(a, dest=r)
+    return data_from_arrays({"sparse": True, "shape": list(X.shape), "strategy": strategy},
+                            data_arrays(X, strategy, 0, size), 0, size)
+
+
 def _bcast_array(comm, a):
     comm.Bcast(a, root=0)
     return a
@@ -124,7 +144,18 @@ def _receive_job(comm):
     shapes = comm.bcast(None, root=0)
     state = [_bcast_array(comm, np.empty(shape, np.dtype(dtype))) for shape, dtype in shapes]
     X = None
-    if job["memmap"] is None:
+    if job["memmap"] is None and job.get("sparse"):
+        # The CSR arrays of this rank's data: their lengths, then the arrays.
+        replicated = job["strategy"] == "replicated"
+        lengths = comm.bcast(None, root=0) if replicated else comm.recv(source=0)
+        arrays = [np.empty(n, np.dtype(dtype)) for n, dtype in lengths]
+        for a in arrays:
+            if replicated:
+                comm.Bcast(a, root=0)
+            else:
+                comm.Recv(a, source=0)
+        X = data_from_arrays(job, arrays, comm.Get_rank(), comm.Get_size())
+    elif job["memmap"] is None:
         if job["strategy"] == "replicated":
             X = _bcast_array(comm, np.empty(job["shape"], np.dtype(job["dtype"])))
         else:
@@ -177,7 +208,9 @@ class MPIWorkers:
             for a in state:
                 comm.Bcast(a, root=0)
             X_own = X
-            if job["memmap"] is None:
+            if job["sparse"]:
+                X_own = _send_sparse(comm, X, job["strategy"], size)
+            elif job["memmap"] is None:
                 if job["strategy"] == "replicated":
                     X_own = np.ascontiguousarray(X)
                     comm.Bcast(X_own, root=0)

@@ -23,6 +23,7 @@ products (an exchange of floats), and each weight lives once.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numpy as np
+import scipy.sparse as sp
 
 from .. import _streams
 from .._kernels import UNIT_CODES, _distributed, _inference
@@ -30,6 +31,15 @@ from .._state import blocks, hidden_unit_code, momentum_at, train_epochs
 
 # Message tags of the collectives within a step.
 _TAG_POS, _TAG_NEG, _TAG_VIS, _TAG_SUM, _TAG_SYNC = 1, 2, 3, 4, 5
+
+
+def dense_rows(batch, dtype):
+    """A minibatch as a C-contiguous array: the workers' phases are dense,
+    so a sparse X (it travels and is kept as CSR) is densified one minibatch
+    at a time."""
+    if sp.issparse(batch):
+        batch = batch.toarray()
+    return np.ascontiguousarray(batch, dtype=dtype)
 
 
 def pack(a, binary):
@@ -278,13 +288,13 @@ class Trainer:
             return momentum
 
         def step(batch, epoch, index, momentum):
-            v = np.ascontiguousarray(batch, dtype=dtype)
+            v = dense_rows(batch, dtype)
             return self.step(v, _streams.minibatch_key(state.seed, epoch, index), momentum)
 
         def end_epoch(epoch, sq_error, last):
             rbm.n_iter_ += 1
             if rbm.persistent:
-                v = np.ascontiguousarray(last, dtype=dtype)
+                v = dense_rows(last, dtype)
                 report(epoch, self.reconstruction_error(v), v.shape[0])
             else:
                 report(epoch, sq_error, n_samples)
