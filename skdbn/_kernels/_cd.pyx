@@ -35,7 +35,7 @@ from skdbn._kernels._blas cimport gemv
 from skdbn._kernels._blocks cimport scale_block
 from skdbn._kernels._csr cimport (ColumnsScratch, add_column_sums, columns_of,
                                   count_block, counted_columns, fill_block,
-                                  sq_error_block, up_columns_by_unit)
+                                  merge_columns, sq_error_block, up_columns_by_unit)
 from skdbn._kernels._model cimport (Columns, Draw, Model, Rule, Stats, StepOptions, hidden_draw,
                                     visible_draw)
 from skdbn._kernels._parallel cimport bound, effective_threads
@@ -257,7 +257,9 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
     cdef Stats stats
     cdef Model M
     cdef Chain c
-    cdef Columns X0, neg
+    cdef Columns X0, neg, both
+    cdef Py_ssize_t[::1] mcol, mstart, mrow
+    cdef floating[::1] mval
     cdef ColumnsScratch ns
     cdef double err = 0, g, d0, d1, mu
     cdef double *wg = NULL
@@ -295,7 +297,7 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
     c.hid, c.ldh, c.samples, c.lds, c.m = h0, ldh, &chain[0, 0], chain.shape[1], m
     c.data, c.neg = NULL, NULL
     stats.hid, stats.ldh, stats.by_unit, stats.vis, stats.m2 = h0, ldh, True, v0, 2 * m
-    stats.pos, stats.neg = NULL, NULL
+    stats.pos, stats.neg, stats.both = NULL, NULL, NULL
     if data is not None:
         X0 = columns_of(data, m, n_vis, v0)
         c.data = stats.pos = &X0
@@ -309,6 +311,11 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
             ns.cnt, ns.col, ns.start, ns.row = &cnt[0], &col[0], &start[0], &row[0]
             ns.capacity, ns.totals = row.shape[0], &totals[0]
             c.neg = &ns
+            # Room for the two halves merged (merge_columns).
+            mcol = np.empty(n_vis, np.intp)
+            mstart = np.empty(n_vis + 1, np.intp)
+            mrow = np.empty(X0.start[X0.n_cols] + row.shape[0], np.intp)
+            mval = np.empty(mrow.shape[0], dtype=np.asarray(W).dtype)
     dtype = np.asarray(W).dtype
     cdef floating[::1] ones = np.ones(2 * m, dtype=dtype)
     cdef floating[::1] gh = np.empty(n_hid, dtype=dtype)
@@ -329,7 +336,9 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
         if c.neg != NULL:
             neg = counted_columns(c.neg, m, n_threads)
             if neg.n_rows:
-                stats.neg = &neg
+                merge_columns(&X0, &neg, <const floating *> X0.val, &mcol[0], &mstart[0],
+                              &mrow[0], &mval[0], &both)
+                stats.neg, stats.both = &neg, &both
 
         # Sparsity (Hinton's practical guide §11): q <- 0.9 q + 0.1 mean(p0);
         # the penalty (q - target) on each hidden unit's total input is folded

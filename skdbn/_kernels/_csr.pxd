@@ -287,3 +287,35 @@ cdef inline void fill_block(const floating *v, Py_ssize_t ld, Py_ssize_t m,
             if r[k] != 0:
                 w.row[cnt[k]] = i
                 cnt[k] += 1
+
+
+cdef inline void merge_columns(const Columns *P, const Columns *N, const floating *pval,
+                               Py_ssize_t *col, Py_ssize_t *start, Py_ssize_t *row,
+                               floating *val, Columns *out) noexcept nogil:
+    """out = the rows of P then those of N (rows offset by P.n_rows, values
+    1) as one Columns, in the arrays given (room for both): the gradient's
+    two halves then read each unit's row of W once."""
+    cdef Py_ssize_t a = 0, b = 0, c = 0, e = 0, k, f, m = P.n_rows
+    while a < P.n_cols or b < N.n_cols:
+        if b >= N.n_cols or (a < P.n_cols and P.col[a] <= N.col[b]):
+            k = P.col[a]
+        else:
+            k = N.col[b]
+        col[c] = k
+        start[c] = e
+        if a < P.n_cols and P.col[a] == k:
+            for f in range(P.start[a], P.start[a + 1]):
+                row[e] = P.row[f]
+                val[e] = pval[f]
+                e += 1
+            a += 1
+        if b < N.n_cols and N.col[b] == k:
+            for f in range(N.start[b], N.start[b + 1]):
+                row[e] = N.row[f] + m
+                val[e] = 1
+                e += 1
+            b += 1
+        c += 1
+    start[c] = e
+    out.n_rows, out.n_cols = m + N.n_rows, c
+    out.col, out.start, out.row, out.val = col, start, row, val

@@ -81,7 +81,7 @@ def apply_gradient(floating[:, ::1] W, floating[:, ::1] W_inc,
     rule.momentum = momentum
     rule.decay = learning_rate * weight_decay
     rule.direct = <floating> rule.momentum == 0 and <floating> rule.decay == 0
-    stats.pos, stats.neg = NULL, NULL
+    stats.pos, stats.neg, stats.both = NULL, NULL, NULL
     stats.hid, stats.ldh, stats.by_unit, stats.vis, stats.m2 = &hid[0, 0], n_hid, False, \
         &vis[0, 0], 2 * m
     n_threads = effective_threads(n_threads, 2 * m, n_hid, n_vis)

@@ -82,6 +82,7 @@ ctypedef struct Stats:
     Py_ssize_t m2
     const Columns *pos         # the data (first m rows) as Columns, or NULL: in vis
     const Columns *neg         # the negative visibles as Columns, or NULL: in vis
+    const Columns *both        # pos and neg merged (rows m:2m the negative), or NULL
 
 
 cdef inline Draw draw_of(uint64_t key, uint64_t stream) noexcept nogil:

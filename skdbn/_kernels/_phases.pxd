@@ -160,6 +160,9 @@ cdef inline void add_gradient(floating *T, const Stats *s, Py_ssize_t j0, Py_ssi
         gemm(not s.by_unit, False, j1 - j0, n_vis, s.m2, alpha, hb, s.ldh, vis, n_vis, 0,
              T + j0 * n_vis, n_vis)
         return
+    if s.both != NULL:
+        scatter_gradient(T, n_vis, hid, s.ldh, s.both, alpha, j0, j1)
+        return
     # The dense rows [r0, r1) of the stacked minibatch in one GEMM.
     r0 = m if s.pos != NULL else 0
     r1 = m if s.neg != NULL else s.m2
