@@ -250,7 +250,6 @@ class DistributedFit:
     Examples
     --------
     >>> import numpy as np
-import scipy.sparse as sp
     >>> from skdbn import BernoulliRBM, DistributedFit
     >>> X = (np.random.RandomState(0).uniform(size=(200, 16)) < 0.3).astype(np.float32)
     >>> rbm = BernoulliRBM(n_components=8, n_iter=2, random_state=0)
