@@ -13,6 +13,7 @@ it and run single-threaded (``skdbn.show_versions()`` says which).
 
 import os
 import shutil
+import sys
 import sysconfig
 import tempfile
 import textwrap
@@ -74,7 +75,13 @@ def _openmp_flags(compiler):
 
 
 class BuildExt(build_ext):
-    """Compiler flags chosen for the compiler actually used."""
+    """Compiler flags chosen for the compiler actually used; the extensions
+    compile in parallel (each driver is built twice)."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
 
     def build_extensions(self):
         if self.compiler.compiler_type == "msvc":
@@ -121,6 +128,9 @@ def _target_is_x86_64():
 DRIVERS = ("_cd", "_inference", "_ais", "_up_down", "_distributed", "_testing")
 VARIANTS = ("_baseline", "_avx2") if _target_is_x86_64() else ("_baseline",)
 MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+# Cython translates in a process pool on Linux (fork); elsewhere the pool's
+# spawned processes would run this script again.
+CYTHON_THREADS = (os.cpu_count() or 1) if sys.platform.startswith("linux") else 0
 
 
 def _extension(name, source):
@@ -131,12 +141,13 @@ def _extension(name, source):
 extensions = cythonize(
     [_extension(f"skdbn._kernels.{name}", f"skdbn/_kernels/{name}.pyx")
      for name in ("_random", "_mlp", "_openmp_helpers")],
-    compiler_directives=DIRECTIVES)
+    compiler_directives=DIRECTIVES, nthreads=CYTHON_THREADS)
 for variant in VARIANTS:
     extensions += cythonize(
         [_extension(f"skdbn._kernels.{variant}.{name}", f"skdbn/_kernels/{name}.pyx")
          for name in DRIVERS],
-        compiler_directives=DIRECTIVES, build_dir=os.path.join("build", "cython", variant))
+        compiler_directives=DIRECTIVES, build_dir=os.path.join("build", "cython", variant),
+        nthreads=CYTHON_THREADS)
 
 setup(
     ext_modules=extensions,
