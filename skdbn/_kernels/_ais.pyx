@@ -11,7 +11,7 @@ import numpy as np
 
 from skdbn._kernels._blas cimport gemm, gemv
 from skdbn._kernels._math cimport sigmoid, softplus, skdbn_softplusf
-from skdbn._kernels._model cimport Model
+from skdbn._kernels._model cimport Model, model_of
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._random cimport batch_key_nogil, normal, row_key
 from skdbn._kernels._units cimport (BERNOULLI, NRELU, check_hidden_unit, draw_uniform,
@@ -180,9 +180,7 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
     if v_init is not None and (v_init.shape[0] != n_runs or v_init.shape[1] != n_vis
                                or sigma.shape[0] != 0):
         raise ValueError("v_init must be (n_runs, n_visible), for Bernoulli visibles")
-    M.W, M.b, M.c, M.sigma = <void *> &W[0, 0], <void *> &b[0], <void *> &c[0], <void *> sig
-    M.n_hid, M.n_vis, M.hid0, M.vis0 = n_hid, n_vis, 0, 0
-    M.hidden_unit, M.groups, M.n_groups = options.hidden_unit, NULL, 0
+    M = model_of(W, &b[0], &c[0], sig, options.hidden_unit)
     dtype = np.asarray(W).dtype
     nt = effective_threads(options.n_threads, n_runs, n_hid, n_vis)
     cdef floating[:, ::1] v = np.zeros((n_runs, n_vis), dtype=dtype)

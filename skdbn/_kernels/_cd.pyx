@@ -37,7 +37,7 @@ from skdbn._kernels._csr cimport (ColumnsScratch, add_column_sums, columns_of,
                                   count_block, counted_columns, fill_block,
                                   merge_columns, sq_error_block, up_columns_by_unit)
 from skdbn._kernels._model cimport (Columns, Draw, Model, Rule, Stats, StepOptions, hidden_draw,
-                                    visible_draw)
+                                    model_of, visible_draw)
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._phases cimport (down, row_sums, signed_column_sums, up_by_unit,
                                      update_bias, update_weight_rows)
@@ -279,11 +279,7 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
         hid_mean = state.hidden_mean
         if hid_mean.shape[0] != n_hid:
             raise ValueError("hidden_mean must have one entry per hidden unit")
-    M.W, M.b, M.c = &W[0, 0], &b_vis[0], &b_hid[0]
-    M.sigma = &sigma[0] if gaussian else NULL
-    M.n_hid, M.n_vis, M.hid0, M.vis0 = n_hid, n_vis, 0, 0
-    M.hidden_unit = o.hidden_unit
-    M.groups, M.n_groups = NULL, 0
+    M = model_of(W, &b_vis[0], &b_hid[0], &sigma[0] if gaussian else NULL, o.hidden_unit)
     if groups is not None and len(groups):
         gp = groups
         check_groups(gp, n_vis, sigma.shape[0])

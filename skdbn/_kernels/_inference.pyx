@@ -16,22 +16,12 @@ from skdbn._kernels._blas cimport gemm
 from skdbn._kernels._blocks cimport hidden_block, scale_block
 from skdbn._kernels._csr cimport columns_of, product_by_unit
 from skdbn._kernels._math cimport softplus
-from skdbn._kernels._model cimport Columns, Draw, Model, hidden_draw, visible_draw
+from skdbn._kernels._model cimport (Columns, Draw, Model, hidden_draw, model_of,
+                                    visible_draw)
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._phases cimport down, up_rows
 from skdbn._kernels._units cimport (BERNOULLI, check_groups, check_hidden_unit,
                                     hidden_term, softmax_groups_rows)
-
-
-cdef Model model_of(const floating[:, ::1] W, const floating *b, const floating *c,
-                    const floating *sigma, int hidden_unit):
-    """The Model of W (n_hid, n_vis) and its biases (NULL: not used)."""
-    cdef Model M
-    M.W, M.b, M.c, M.sigma = <void *> &W[0, 0], <void *> b, <void *> c, <void *> sigma
-    M.n_hid, M.n_vis, M.hid0, M.vis0 = W.shape[0], W.shape[1], 0, 0
-    M.hidden_unit = hidden_unit
-    M.groups, M.n_groups = NULL, 0
-    return M
 
 
 def hidden_given_visible(U, const floating[:, ::1] W, const floating[::1] c,

@@ -5,6 +5,7 @@
 # Arrays travel as ``void *`` because a struct cannot be fused: each phase is
 # fused over ``floating`` through its own typed arguments and reads the
 # model's arrays in that type (they always share the dtype of the data).
+from cython cimport floating
 from libc.stdint cimport uint64_t
 
 
@@ -85,9 +86,16 @@ ctypedef struct Stats:
     const Columns *both        # pos and neg merged (rows m:2m the negative), or NULL
 
 
-cdef inline Draw draw_of(uint64_t key, uint64_t stream) noexcept nogil:
-    """A phase drawing from (key, stream) that writes means, sign 1."""
-    return hidden_draw(key, stream, False, 1, NULL, 0)
+cdef inline Model model_of(const floating[:, ::1] W, const floating *b, const floating *c,
+                           const floating *sigma, int hidden_unit) noexcept:
+    """The Model of a whole RBM: W (n_hid, n_vis) and its biases (NULL where
+    a driver does not use them), no softmax groups."""
+    cdef Model M
+    M.W, M.b, M.c, M.sigma = <void *> &W[0, 0], <void *> b, <void *> c, <void *> sigma
+    M.n_hid, M.n_vis, M.hid0, M.vis0 = W.shape[0], W.shape[1], 0, 0
+    M.hidden_unit = hidden_unit
+    M.groups, M.n_groups = NULL, 0
+    return M
 
 
 cdef inline Draw hidden_draw(uint64_t key, uint64_t stream, bint sampled, double sign,
