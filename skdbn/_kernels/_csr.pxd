@@ -55,9 +55,20 @@ cdef inline Py_ssize_t first_column(const Columns *X, Py_ssize_t k) noexcept nog
 
 
 # Hidden units handled together by the products: their weights of one
-# column are gathered once, and the work on each nonzero is a vector of them.
-cdef enum:
-    UNIT_BLOCK = 16
+# column are gathered once, and the work on each nonzero is a vector of them
+# (``axpy_block``, a loop in C that the compiler vectorises).
+cdef extern from "_simd.h" nogil:
+    enum: UNIT_BLOCK "SKDBN_UNIT_BLOCK"
+    void axpy_block_f "skdbn_axpy_block_f"(float *a, float x, const float *w)
+    void axpy_block_d "skdbn_axpy_block_d"(double *a, double x, const double *w)
+
+
+cdef inline void axpy_block(floating *a, floating x, const floating *w) noexcept nogil:
+    """a[j] += x * w[j] for the UNIT_BLOCK units of a block."""
+    if floating is float:
+        axpy_block_f(a, x, w)
+    else:
+        axpy_block_d(a, x, w)
 
 
 cdef inline void product_by_unit(const Columns *X, const floating *W, Py_ssize_t n_vis,
@@ -68,9 +79,8 @@ cdef inline void product_by_unit(const Columns *X, const floating *W, Py_ssize_t
     weights are gathered (each unit's row of W read in order), then every
     nonzero adds x * those weights to its row of a (rows, UNIT_BLOCK) block
     in cache, which is finally stored by unit."""
-    cdef Py_ssize_t jb, j, nb, c, e, i, r
+    cdef Py_ssize_t jb, j, nb, c, e, i
     cdef floating w[UNIT_BLOCK]
-    cdef floating x
     cdef floating *acc
     cdef floating *a
     cdef const floating *val = <const floating *> X.val
@@ -95,10 +105,7 @@ cdef inline void product_by_unit(const Columns *X, const floating *W, Py_ssize_t
             for j in range(UNIT_BLOCK):
                 w[j] = W[(jb + j) * n_vis + X.col[c]] if j < nb else 0
             for e in range(X.start[c], X.start[c + 1]):
-                a = acc + X.row[e] * UNIT_BLOCK
-                x = 1 if val == NULL else val[e]
-                for j in range(UNIT_BLOCK):
-                    a[j] += x * w[j]
+                axpy_block(acc + X.row[e] * UNIT_BLOCK, 1 if val == NULL else val[e], w)
         for j in range(nb):
             for i in range(m):
                 out[(jb + j) * ld + i] = acc[i * UNIT_BLOCK + j]
@@ -128,8 +135,7 @@ cdef inline void scatter_gradient(floating *T, Py_ssize_t n_vis, const floating 
     transposed into a (rows, UNIT_BLOCK) block, so that each nonzero adds a
     vector, and the sums of a column are scattered to their rows of T."""
     cdef Py_ssize_t jb, j, nb, c, e, i
-    cdef double g[UNIT_BLOCK]
-    cdef floating x
+    cdef floating g[UNIT_BLOCK]
     cdef floating *hb
     cdef const floating *h
     cdef const floating *val = <const floating *> X.val
@@ -154,12 +160,9 @@ cdef inline void scatter_gradient(floating *T, Py_ssize_t n_vis, const floating 
             for j in range(UNIT_BLOCK):
                 g[j] = 0
             for e in range(X.start[c], X.start[c + 1]):
-                h = hb + X.row[e] * UNIT_BLOCK
-                x = 1 if val == NULL else val[e]
-                for j in range(UNIT_BLOCK):
-                    g[j] += x * h[j]
+                axpy_block(g, 1 if val == NULL else val[e], hb + X.row[e] * UNIT_BLOCK)
             for j in range(nb):
-                T[(jb + j) * n_vis + X.col[c]] += alpha * <floating> g[j]
+                T[(jb + j) * n_vis + X.col[c]] += alpha * g[j]
         jb += nb
     free(hb)
 
