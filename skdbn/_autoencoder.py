@@ -274,12 +274,12 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 f"{'gaussian' if self.code_units == 'linear' else 'bernoulli'}] or change "
                 "code_units."
             )
-        gaussian_bottom = dbn.rbms_[0].state_.sigma.size > 0
-        if gaussian_bottom != (self.visible_units == "gaussian"):
+        bottom = dbn.rbms_[0].state_.visible.name
+        if bottom != self.visible_units:
             raise ValueError(
                 f"visible_units={self.visible_units!r} does not match the given dbn's "
                 f"bottom RBM ({type(dbn.rbms_[0]).__name__}); set visible_units="
-                f"{'gaussian' if gaussian_bottom else 'bernoulli'!r}."
+                f"{bottom!r}."
             )
 
     def _kinds(self, n_layers):
@@ -304,13 +304,12 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 self.dbn_.generative_intercepts_[layer]
             coefs.append(np.ascontiguousarray(W.T, dtype=dtype))
             intercepts.append(np.array(b, dtype=dtype))
-        sigma = rbms[0].state_.sigma
-        if sigma.size:
-            # The network takes and returns raw v: fold 1/sigma into the
-            # first weights and sigma into the output weights (the RBM's
-            # visible mean is b + sigma W^T h).
-            coefs[0] = (coefs[0] / sigma).astype(dtype)
-            coefs[-1] = (coefs[-1] * sigma[:, None]).astype(dtype)
+        # The network takes and returns raw v: a Gaussian layer's 1/sigma
+        # goes into the first weights and sigma into the output weights (the
+        # RBM's visible mean is b + sigma W^T h).
+        visible = rbms[0].state_.visible
+        coefs[0] = visible.input_weights(coefs[0]).astype(dtype)
+        coefs[-1] = visible.output_weights(coefs[-1]).astype(dtype)
         self.coefs_, self.intercepts_ = coefs, intercepts
         self._kinds_ = self._kinds(len(rbms))
         self.n_iter_ = 0

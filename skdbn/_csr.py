@@ -12,14 +12,16 @@ and the features (scipy's CSR to CSC).
 import numpy as np
 import scipy.sparse as sp
 
+from ._visible import BERNOULLI
 
-def columns(X, dtype, sigma=None):
+
+def columns(X, dtype, visible=BERNOULLI):
     """The nonzeros of the sparse rows X by column: ``(col, start, row, val)``.
 
     ``col``: the columns holding a nonzero, increasing; column ``col[c]``
     holds entries ``start[c]`` to ``start[c + 1] - 1``, of rows ``row`` and
-    values ``val`` (in ``dtype``, divided by ``sigma`` of their column for
-    Gaussian visibles, whose kernels work in u = v / sigma).
+    values ``val`` (in ``dtype``, in the space the kernels take for the
+    ``visible`` unit type, ``skdbn._visible``).
     """
     csc = sp.csc_matrix(X)
     csc.sum_duplicates()  # also sorts each column's rows
@@ -29,6 +31,5 @@ def columns(X, dtype, sigma=None):
     start[:-1] = csc.indptr[col]
     start[-1] = csc.indptr[-1]
     val = np.asarray(csc.data, dtype=dtype)
-    if sigma is not None and sigma.size:
-        val = val / np.repeat(sigma[col], counts[col]).astype(dtype)
+    val = visible.input_values(val, col, counts)
     return col, start, csc.indices.astype(np.intp), np.ascontiguousarray(val, dtype=dtype)

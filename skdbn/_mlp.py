@@ -464,10 +464,9 @@ class PretrainedMLPClassifier(_BackpropMixin, ClassifierMixin, BaseEstimator):
         self.intercepts_ = [rbm.intercept_hidden_.astype(dtype, copy=True)
                             for rbm in self.dbn_.rbms_]
         first = self.dbn_.rbms_[0]
-        if first.state_.sigma.size:
-            # Fold the Gaussian layer's 1/sigma into its weights: the network
-            # then takes raw v like the DBN does.
-            self.coefs_[0] = (self.coefs_[0] / first.state_.sigma).astype(dtype)
+        # The network takes raw v like the DBN does: a Gaussian layer's
+        # 1/sigma goes into its weights.
+        self.coefs_[0] = first.state_.visible.input_weights(self.coefs_[0]).astype(dtype)
         features = self.dbn_.transform(X)
         logistic = LogisticRegression(C=self.logistic_C, max_iter=1000).fit(
             features, codes, sample_weight=sample_weight)

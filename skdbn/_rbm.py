@@ -28,6 +28,7 @@ from ._state import (
     softmax_groups_array,
     train_epochs,
 )
+from ._visible import BernoulliVisible, GaussianVisible
 from .distributed._backend import active_backend
 from .utils._compat import (
     Interval,
@@ -57,11 +58,11 @@ def _state_array(name):
 class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared training loop and inference of the RBM estimators.
 
-    Subclasses set ``_gaussian`` and implement ``_initial_sigma`` /
-    ``_visible_free_energy``.
+    Subclasses set ``_visible_type`` (``skdbn._visible``) and implement
+    ``_initial_sigma``.
     """
 
-    _gaussian = False
+    _visible_type = BernoulliVisible
     # What score_samples measures, as the verbose lines name it.
     _score_name = "pseudo-likelihood"
 
@@ -97,8 +98,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             dtype=(np.float64, np.float32),
             reset=reset,
         )
-        if not self._gaussian:
-            _warn_outside_unit_interval(X, type(self).__name__)
+        self._visible_type.check_support(X, type(self).__name__)
         check_dtype_range(X, self._model_dtype(X) if reset else self.components_.dtype)
         return X
 
@@ -289,7 +289,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     # Sparse minibatches reach the kernel as columns of
                     # nonzeros, in u-space; a learned sigma needs the dense
                     # data (centred real values are not sparse anyway).
-                    data = columns(batch, vis.dtype, state.sigma)
+                    data = columns(batch, vis.dtype, state.visible)
                 else:
                     if sp.issparse(batch):
                         batch = batch.toarray()
@@ -387,11 +387,9 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         (``skdbn._csr.columns``), which the kernels take as they are."""
         block = X[sl]
         if sp.issparse(block):
-            return columns(block, self.components_.dtype, self._state.sigma)
+            return columns(block, self.components_.dtype, self._state.visible)
         block = np.ascontiguousarray(block, dtype=self.components_.dtype)
-        if self._state.gaussian:
-            block = block / self._state.sigma
-        return block
+        return self._state.visible.to_input(block)
 
     def _hidden_probs(self, X, n_threads):
         out = np.empty((X.shape[0], self.n_components), dtype=self.components_.dtype)
@@ -529,7 +527,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     n_threads=n_threads,
                     hidden_unit=hidden_unit_code(self),
                 )
-        out = self._visible_free_energy(X) - out
+        out = self._state.visible.energy(X, self.intercept_visible_) - out
         if not np.all(np.isfinite(out)):
             raise ValueError(
                 "The free energy of X overflows: X has values too large for this model "
@@ -742,9 +740,6 @@ class BernoulliRBM(_BaseRBM):
     def _centering(self):
         return self.centering
 
-    def _visible_free_energy(self, X):
-        return -np.asarray(X @ self.intercept_visible_).ravel()
-
     def score_samples(self, X):
         """Pseudo-likelihood of X, as in scikit-learn's BernoulliRBM.
 
@@ -907,7 +902,7 @@ class GaussianBernoulliRBM(_BaseRBM):
     (5,)
     """
 
-    _gaussian = True
+    _visible_type = GaussianVisible
     _score_name = "-free energy"
 
     _parameter_constraints: dict = {
@@ -983,19 +978,6 @@ class GaussianBernoulliRBM(_BaseRBM):
         """Standard deviation of each visible unit."""
         return self._state.sigma
 
-    def _visible_free_energy(self, X):
-        b, sigma = self.intercept_visible_, self._state.sigma
-        if sp.issparse(X):
-            # sum_i ((v_i - b_i) / s_i)^2 = sum_i (b_i / s_i)^2 over all
-            # features, plus (v_i / s_i)^2 - 2 v_i b_i / s_i^2 at the nonzeros.
-            Z = sp.csr_matrix(X).multiply(1 / sigma).tocsr()
-            sq = np.asarray(Z.multiply(Z).sum(axis=1)).ravel()
-            cross = np.asarray(Z @ (b / sigma)).ravel()
-            out = sq - 2 * cross + np.sum((b / sigma) ** 2, dtype=np.float64)
-            return 0.5 * out.astype(self.components_.dtype)
-        z = (X - b) / sigma
-        return 0.5 * np.einsum("ij,ij->i", z, z).astype(self.components_.dtype)
-
     def score_samples(self, X):
         """Unnormalised log-density ``-F(v)`` of each sample.
 
@@ -1021,20 +1003,3 @@ class GaussianBernoulliRBM(_BaseRBM):
 
     def _score_samples(self, X):
         return -self._free_energy(X)
-
-
-def _warn_outside_unit_interval(X, name):
-    data = X.data if sp.issparse(X) else X
-    if data.size == 0:
-        return
-    lo, hi = float(np.min(data)), float(np.max(data))
-    if lo < 0 or hi > 1:
-        warnings.warn(
-            f"{name} expects features in [0, 1] (probabilities of binary units), "
-            f"but X ranges over [{lo:.3g}, {hi:.3g}]. Scale the data first, e.g. "
-            "divide 8-bit pixel intensities by 255 or use "
-            "sklearn.preprocessing.MinMaxScaler; for real-valued data use "
-            "GaussianBernoulliRBM.",
-            UserWarning,
-            stacklevel=3,
-        )

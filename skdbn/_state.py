@@ -18,6 +18,7 @@ from sklearn.utils import gen_batches, gen_even_slices
 
 from . import _streams
 from ._kernels import UNIT_CODES, _cd
+from ._visible import visible_units
 
 # Rate of the moving average of the hidden offsets of the centred gradient
 # (Melchior, Fischer & Wiskott 2016 use 0.01).
@@ -169,9 +170,10 @@ class RBMState:
         return self.components.dtype
 
     @property
-    def gaussian(self):
-        """Whether the visible units are Gaussian (sigma is not empty)."""
-        return self.sigma.size > 0
+    def visible(self):
+        """The visible unit type (``skdbn._visible``): Gaussian with this
+        ``sigma``, or Bernoulli when it is empty."""
+        return visible_units(self.sigma)
 
     # -- arrays ------------------------------------------------------------
     def arrays(self):
@@ -282,7 +284,7 @@ class RBMState:
         min / max rather than abs: no temporary the size of the model.
         """
         # Visible biases and sigma of Gaussian units follow the data's scale.
-        bounded = (True, True, not self.gaussian, False)
+        bounded = (True, True, self.visible.bounded_biases, False)
         arrays = (self.components, self.intercept_hidden, self.intercept_visible, self.sigma)
         reason = None
         for a, bound in zip(arrays, bounded):

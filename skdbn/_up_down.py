@@ -129,8 +129,7 @@ class UpDownMixin:
         states = [v]
         last = len(self.rbms_) - 2
         for layer, rbm in enumerate(self.rbms_[:-1]):
-            sigma = rbm.state_.sigma
-            u = states[-1] / sigma if sigma.size else states[-1]
+            u = rbm.state_.visible.to_input(states[-1])
             probs = np.empty((v.shape[0], rbm.n_components), v.dtype)
             samples = np.empty_like(probs)
             _inference.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, probs,
@@ -167,24 +166,18 @@ class UpDownMixin:
         alpha = lr / m
         error = 0.0
         for layer, rbm in enumerate(self.rbms_[:-1]):
-            sigma = rbm.state_.sigma
+            visible = rbm.state_.visible
             # Wake: predict layer `layer` from the sampled layer above.
             diff = wake[layer] - self._generate(layer, wake[layer + 1], sample=False, key=0,
                                                 stream=0, n_threads=n_threads)
             if layer == 0:
                 error = float(np.sum(diff.astype(np.float64) ** 2))
-            if sigma.size:
-                # Gaussian units: d log p / dW = h (v - mean) / sigma, and
-                # / sigma^2 for the bias.
-                diff /= sigma
-                self.generative_intercepts_[layer] += alpha * diff.sum(axis=0) / sigma
-            else:
-                self.generative_intercepts_[layer] += alpha * diff.sum(axis=0)
+            diff, bias_step = visible.generative_step(diff)
+            self.generative_intercepts_[layer] += alpha * bias_step
             _up_down.add_outer(self.generative_components_[layer], wake[layer + 1], diff,
                                alpha, n_threads)
             # Sleep: predict the layer above from the dreamed layer below.
-            u = sleep[layer] / sigma if sigma.size else sleep[layer]
-            u = np.ascontiguousarray(u)
+            u = np.ascontiguousarray(visible.to_input(sleep[layer]))
             q = np.empty_like(sleep[layer + 1])
             _inference.hidden_given_visible(u, rbm.components_, rbm.intercept_hidden_, q,
                                             n_threads=n_threads,
@@ -222,7 +215,7 @@ class UpDownMixin:
                                                 n_threads, groups=groups)
                 if clamped is not None:
                     v[:, n_free:] = clamped
-                u = v / sigma if sigma.size else v
+                u = top.state_.visible.to_input(v)
                 _inference.hidden_given_visible(u, top.components_, top.intercept_hidden_, p,
                                                 h, (key, _streams.GIBBS_HIDDEN), n_threads,
                                                 hidden_unit_code(top))

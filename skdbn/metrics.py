@@ -18,8 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _streams
 from ._kernels import UNIT_CODES, _ais, _inference
-from ._rbm import GaussianBernoulliRBM
 from ._state import hidden_unit_code, softmax_groups_array
+from ._visible import visible_units
 from .utils._threads import kernel_threads
 
 __all__ = ["AISEstimate", "default_betas", "log_likelihood", "log_partition_ais",
@@ -103,8 +103,8 @@ def _parameters(rbm):
     W = np.asarray(rbm.components_, dtype=np.float64)
     b = np.asarray(rbm.intercept_visible_, dtype=np.float64)
     c = np.asarray(rbm.intercept_hidden_, dtype=np.float64)
-    sigma = np.asarray(rbm.sigma_, dtype=np.float64) if isinstance(rbm, GaussianBernoulliRBM) else None
-    return W, b, c, sigma
+    visible = visible_units(np.asarray(rbm.state_.sigma, dtype=np.float64))
+    return W, b, c, visible
 
 
 def _check_hidden_units(rbm):
@@ -199,13 +199,13 @@ def log_partition_exact(rbm, n_jobs=None):
     >>> print(round(log_partition_exact(rbm) / np.log(2), 6))  # 2**5 equal states
     5.0
     """
-    W, b, c, sigma = _parameters(rbm)
+    W, b, c, visible = _parameters(rbm)
     n_hidden, n_visible = W.shape
-    gaussian_hidden = hidden_unit_code(rbm) != UNIT_CODES["bernoulli"]
-    if gaussian_hidden and sigma is not None:
-        return _log_partition_gaussian_gaussian(W, b, c, sigma)
+    bernoulli_hidden = hidden_unit_code(rbm) == UNIT_CODES["bernoulli"]
+    if not bernoulli_hidden and not visible.enumerable:
+        return _log_partition_gaussian_gaussian(W, b, c, visible.sigma)
     # Gaussian hidden units integrate in closed form: enumerate the visibles.
-    enumerate_hidden = not gaussian_hidden and (sigma is not None or n_hidden <= n_visible)
+    enumerate_hidden = bernoulli_hidden and (not visible.enumerable or n_hidden <= n_visible)
     n = n_hidden if enumerate_hidden else n_visible
     if n > MAX_ENUMERATED_UNITS:
         layer = "hidden" if enumerate_hidden else "visible"
@@ -217,22 +217,14 @@ def log_partition_exact(rbm, n_jobs=None):
     terms = []
     with kernel_threads(n_jobs) as n_threads:
         for states in _binary_configurations(n):
-            out = np.empty(states.shape[0])
-            if sigma is not None:
-                a = states @ W
-                terms.append(states @ c + (a * (b / sigma) + 0.5 * a**2).sum(1))
-            elif enumerate_hidden:
-                _inference.hidden_free_energy(states, np.ascontiguousarray(W.T), b, out,
-                                              n_threads)
-                terms.append(states @ c + out)
+            if enumerate_hidden:
+                terms.append(states @ c + visible.sum_out(states, W, b, n_threads))
             else:
+                out = np.empty(states.shape[0])
                 _inference.hidden_free_energy(states, W, c, out, n_threads,
                                               hidden_unit_code(rbm))
                 terms.append(states @ b + out)
-    log_z = logsumexp(np.concatenate(terms))
-    if sigma is not None:
-        log_z += np.sum(np.log(sigma * np.sqrt(2 * np.pi)))
-    return float(log_z)
+    return float(logsumexp(np.concatenate(terms)) + visible.log_normaliser())
 
 
 def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
@@ -298,9 +290,9 @@ def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
     >>> bool(abs(est.log_z - log_partition_exact(rbm)) < 0.1)
     True
     """
-    W, b, c, sigma = _parameters(rbm)
+    W, b, c, visible = _parameters(rbm)
     betas = _check_betas(betas, n_runs)
-    b_base, log_z_base = _base_model(rbm, W, b, sigma, X)
+    b_base, log_z_base = _base_model(rbm, W, b, visible, X)
     log_w = _run_chains(rbm, b_base, betas, int(n_runs), random_state, n_jobs)
     estimate = _summarise(log_w + log_z_base)
     if estimate.lower == -np.inf:
@@ -371,8 +363,8 @@ def log_partition_reverse_ais(rbm, X, n_runs=100, betas=None, random_state=None,
     >>> bool(abs(est.log_z - log_partition_exact(rbm)) < 0.1)
     True
     """
-    W, b, c, sigma = _parameters(rbm)
-    if sigma is not None:
+    W, b, c, visible = _parameters(rbm)
+    if not visible.enumerable:
         raise ValueError("log_partition_reverse_ais needs Bernoulli visible units; "
                          "for a GaussianBernoulliRBM use log_partition_ais.")
     betas = _check_betas(betas, n_runs)
@@ -380,7 +372,7 @@ def log_partition_reverse_ais(rbm, X, n_runs=100, betas=None, random_state=None,
     X = _check_X(X, W.shape[1])
     rng = check_random_state(random_state)
     rows = rng.choice(X.shape[0], n_runs, replace=n_runs > X.shape[0])
-    b_base, log_z_base = _base_model(rbm, W, b, sigma, None)
+    b_base, log_z_base = _base_model(rbm, W, b, visible, None)
     # From the data, one Gibbs sweep at beta = 1 (the repeated 1 weighs
     # nothing), then down to the base model; the kernel's log-weights are
     # then minus the reverse chain's.
@@ -410,13 +402,11 @@ def _check_X(X, n_visible):
     return X
 
 
-def _base_model(rbm, W, b, sigma, X):
+def _base_model(rbm, W, b, visible, X):
     """Visible biases and ``log Z`` of the AIS base model (no weights)."""
     n_hidden, n_visible = W.shape
     # At beta = 0 each hidden unit is free: its free-energy term at 0.
     log_z_hidden = n_hidden * _hidden_term(rbm, 0.0)
-    if sigma is not None:
-        return b, log_z_hidden + np.sum(np.log(sigma * np.sqrt(2 * np.pi)))
     if X is not None:
         X = _check_X(X, n_visible)
         n, sums = X.shape[0], X.sum(0)
@@ -425,15 +415,13 @@ def _base_model(rbm, W, b, sigma, X):
         sums = n * np.asarray(rbm.visible_means_, dtype=np.float64)
     else:
         n, sums = 0, np.zeros(n_visible)
-    # Smoothed means: no feature is certain, so no bias is infinite.
-    p = (sums + 1) / (n + 2)
-    b_base = np.log(p) - np.log1p(-p)
-    return b_base, log_z_hidden + np.logaddexp(0, b_base).sum()
+    b_base, log_z_visible = visible.base_model(b, sums, n)
+    return b_base, log_z_hidden + log_z_visible
 
 
 def _run_chains(rbm, b_base, betas, n_runs, random_state, n_jobs, v_init=None):
     dtype = rbm.components_.dtype
-    sig = rbm.sigma_ if isinstance(rbm, GaussianBernoulliRBM) else np.zeros(0, dtype)
+    sig = np.asarray(rbm.state_.visible.sigma, dtype)
     seed = _streams.draw_seed(check_random_state(random_state))
     log_w = np.empty(n_runs)
     with kernel_threads(n_jobs) as n_threads:

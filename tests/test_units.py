@@ -493,3 +493,16 @@ def test_unknown_unit_code_raises_in_every_kernel():
         with pytest.raises(ValueError, match=match):
             _cd.cd_step(state, scratch, 5, {**STEP_DEFAULTS, "hidden_unit": bad})
         assert_array_equal(state.components, W)  # nothing ran
+
+
+def test_unknown_activation_code_raises_in_the_backprop_kernel():
+    from skdbn._kernels import _mlp
+
+    rng = np.random.RandomState(0)
+    weights = [rng.normal(0, 1, (3, 4)), rng.normal(0, 1, (2, 3))]
+    biases = [np.zeros(3), np.zeros(2)]
+    acts = [None, np.empty((5, 3)), np.empty((5, 2))]
+    for bad in (3, -1):
+        kinds = np.array([0, bad], dtype=np.int32)
+        with pytest.raises(ValueError, match=f"unknown activation code {bad}"):
+            _mlp.forward(rng.uniform(size=(5, 4)), weights, biases, acts, 1, kinds)

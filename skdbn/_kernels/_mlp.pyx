@@ -24,6 +24,7 @@ cdef enum:
     SIGMOID = 0
     LINEAR = 1
     SOFTMAX = 2
+    N_KINDS = 3
 
 KIND_CODES = {"sigmoid": SIGMOID, "linear": LINEAR, "softmax": SOFTMAX}
 
@@ -209,6 +210,9 @@ def forward(const floating[:, ::1] X, list weights, list biases, list acts,
         kinds = default_kinds(L)
     if kinds.shape[0] != L:
         raise ValueError("forward: kinds needs one entry per layer")
+    for l in range(L):
+        if not 0 <= kinds[l] < N_KINDS:
+            raise ValueError(f"forward: unknown activation code {kinds[l]}; see KIND_CODES")
     if keep is not None:
         check_keep(keep, kinds)
         if keep[0] < 1:

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from .. import _streams
 from .._kernels import UNIT_CODES, _distributed, _inference
 from .._state import blocks, hidden_unit_code, momentum_at, train_epochs
+from .._visible import visible_units
 
 # Message tags of the collectives within a step.
 _TAG_POS, _TAG_NEG, _TAG_VIS, _TAG_SUM, _TAG_SYNC = 1, 2, 3, 4, 5
@@ -96,8 +97,10 @@ class Trainer:
             self.G, self.G_inc = copy(W[hs]), copy(state.components_inc[hs])
         self.b, self.b_inc = copy(state.intercept_visible[vs]), copy(state.visible_inc[vs])
         self.c, self.c_inc = copy(state.intercept_hidden[hs]), copy(state.hidden_inc[hs])
-        self.sigma = state.sigma
-        self.sigma_k = copy(self.sigma[vs]) if self.sigma.size else self.sigma
+        # The visible unit type, of all columns and of the own ones.
+        self.visible = state.visible
+        self.sigma_k = copy(state.sigma[vs])
+        self.visible_k = visible_units(self.sigma_k)
         # The workers' kernels take the chain example by example.
         self.chain = state.chains = np.ascontiguousarray(state.chains)
         self.since_sync = 0
@@ -138,9 +141,9 @@ class Trainer:
         """(u = v / sigma of the columns this worker multiplies, the own
         columns of v, the own columns of u)."""
         if self.strategy == "replicated":
-            u = np.ascontiguousarray(v / self.sigma if self.sigma.size else v)
+            u = np.ascontiguousarray(self.visible.to_input(v))
             return u, v[:, self.v0:self.v1], np.ascontiguousarray(u[:, self.v0:self.v1])
-        u = np.ascontiguousarray(v / self.sigma_k if self.sigma.size else v)
+        u = np.ascontiguousarray(self.visible_k.to_input(v))
         return u, v, u
 
     def reconstruction_error(self, v):
@@ -170,7 +173,7 @@ class Trainer:
         unit = hidden_unit_code(rbm)
         # Samples of Bernoulli hidden units travel as bits.
         binary_h = unit == UNIT_CODES["bernoulli"]
-        binary_vis = not self.sigma.size and rbm.sample_visible
+        binary_vis = self.visible.binary and rbm.sample_visible
         u0, v_own, u0_own = self._u_space(v)
         # Hidden states driving the negative phase: the persistent fantasy
         # particles (updated in place), or the samples of this step.
@@ -205,7 +208,7 @@ class Trainer:
             _inference.visible_given_hidden(chain, self.P, self.b, self.sigma_k, recon, draw,
                                             n_threads, col0=self.v0, u_space=True)
             if s == 1:
-                diff = (v_own - (recon * self.sigma_k if self.sigma.size else recon))
+                diff = v_own - self.visible_k.from_input(recon)
                 error = float(np.sum(diff.astype(np.float64) ** 2))
             if vis_full is not None:
                 self._gather(recon, vis_full[m:], self.vb, binary_vis, _TAG_VIS)
