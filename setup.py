@@ -135,7 +135,8 @@ CYTHON_THREADS = (os.cpu_count() or 1) if sys.platform.startswith("linux") else 
 
 def _extension(name, source):
     # skdbn/_kernels: the C header of _csr.pxd (_simd.h).
-    return Extension(name, [source], include_dirs=[np.get_include(), os.path.join("skdbn", "_kernels")],
+    return Extension(name, [source],
+                     include_dirs=[np.get_include(), os.path.join("skdbn", "_kernels")],
                      define_macros=list(MACROS))
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from skdbn._kernels._blas cimport gemm, gemv
 from skdbn._kernels._math cimport sigmoid, softplus, skdbn_softplusf
-from skdbn._kernels._model cimport Model, model_of
+from skdbn._kernels._model cimport VISIBLE_BERNOULLI, Model, model_of
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._random cimport batch_key_nogil, normal, row_key
 from skdbn._kernels._units cimport (BERNOULLI, NRELU, check_hidden_unit, draw_uniform,
@@ -121,14 +121,14 @@ cdef void ais_visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
     for i in range(rows):
         row = act + i * ld
         rk = row_key(a.key, 1, i)
-        if sigma == NULL:
+        if M.visible_unit == VISIBLE_BERNOULLI:
             for j in range(j0, j1):
                 x = sigmoid(row[j] + (1 - beta) * b_base[j] + beta * b[j])
                 row[j] = draw_uniform(x, rk, j) < x
         else:
             for j in range(j0, j1):
                 row[j] = row[j] + b[j] / sigma[j] + <floating> normal(rk, <unsigned int> j)
-    if sigma == NULL:
+    if M.visible_unit == VISIBLE_BERNOULLI:
         gemv(rows, j1 - j0, 1, act + j0, ld, <const floating *> a.b_diff + j0, 0, dot_part)
 
 

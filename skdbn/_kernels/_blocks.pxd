@@ -7,7 +7,7 @@
 from cython cimport floating
 from libc.stdint cimport uint32_t, uint64_t
 
-from skdbn._kernels._model cimport Draw, Model
+from skdbn._kernels._model cimport VISIBLE_BERNOULLI, Draw, Model
 from skdbn._kernels._random cimport row_key
 from skdbn._kernels._units cimport (BERNOULLI, KEY_CHUNK, bernoulli_mean, bernoulli_sample,
                                     gaussian_sample, hidden_mean, hidden_run,
@@ -110,9 +110,10 @@ cdef inline double visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
                                  const Draw *d, const floating *data) noexcept nogil:
     """Visible units [j0, j1): act (= h @ W) <- their states, in u-space.
 
-    Bernoulli: sigmoid(act + b), sampled if d.sample. Gaussian (M.sigma not
-    NULL): act + b / sigma, plus unit normal noise if d.sample. When
-    ``data`` is given, returns the squared reconstruction error in v-space.
+    The visible unit types of _units.pxd: Bernoulli, sigmoid(act + b),
+    sampled if d.sample; Gaussian, act + b / sigma, plus unit normal noise
+    if d.sample. When ``data`` is given, returns the squared reconstruction
+    error in v-space.
     """
     cdef Py_ssize_t i, j
     cdef uint64_t rk
@@ -122,6 +123,7 @@ cdef inline double visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
     cdef const floating *drow
     cdef const floating *b = <const floating *> M.b
     cdef const floating *sigma = <const floating *> M.sigma
+    cdef bint bernoulli = M.visible_unit == VISIBLE_BERNOULLI
     cdef Py_ssize_t col0 = M.vis0
     cdef double err = 0
     for i in range(rows):
@@ -130,11 +132,11 @@ cdef inline double visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
         lo = <uint32_t> rk
         hi = <uint32_t> (rk >> 32)
         # One loop per case: a branch inside the loop stops gcc vectorising.
-        if sigma == NULL and d.sample:
+        if bernoulli and d.sample:
             for j in range(j0, j1):
                 x = bernoulli_mean(row[j] + b[j])
                 row[j] = bernoulli_sample(x, lo, hi, <uint32_t> (j + col0))
-        elif sigma == NULL:
+        elif bernoulli:
             for j in range(j0, j1):
                 row[j] = bernoulli_mean(row[j] + b[j])
         elif d.sample:
@@ -146,7 +148,7 @@ cdef inline double visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
                 row[j] = row[j] + b[j] / sigma[j]
         if data != NULL:
             drow = data + i * ld
-            if sigma == NULL:
+            if bernoulli:
                 for j in range(j0, j1):
                     e = drow[j] - row[j]
                     err += e * e

@@ -36,12 +36,14 @@ from skdbn._kernels._blocks cimport scale_block
 from skdbn._kernels._csr cimport (ColumnsScratch, add_column_sums, columns_of,
                                   count_block, counted_columns, fill_block,
                                   merge_columns, sq_error_block, up_columns_by_unit)
-from skdbn._kernels._model cimport (Columns, Draw, Model, Rule, Stats, StepOptions, hidden_draw,
-                                    model_of, visible_draw)
+from skdbn._kernels._model cimport (VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN, Columns, Draw, Model,
+                                    Rule, Stats, StepOptions, hidden_draw, model_of,
+                                    visible_draw)
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._phases cimport (down, row_sums, signed_column_sums, up_by_unit,
                                      update_bias, update_weight_rows)
-from skdbn._kernels._units cimport check_groups, check_hidden_unit, softmax_groups_rows
+from skdbn._kernels._units cimport (check_groups, check_hidden_unit, softmax_groups_rows,
+                                    visible_bias_gradient)
 
 
 # Sampled negative visibles are kept as Columns when at most 1 in this many
@@ -98,7 +100,7 @@ cdef double gibbs_chain(floating *v0, const Model *M, const Chain *c,
     # statements outside them run in every thread, so the phases' Draws are
     # passed by value, never assigned here.
     with parallel(num_threads=n_threads):
-        if sig != NULL and X0 == NULL:
+        if M.visible_unit == VISIBLE_GAUSSIAN and X0 == NULL:
             for t in prange(n_threads, schedule='static', chunksize=1):
                 scale_block(v0, V, m, bound(V, n_threads, t),
                             bound(V, n_threads, t + 1), sig, True)
@@ -125,7 +127,7 @@ cdef double gibbs_chain(floating *v0, const Model *M, const Chain *c,
                         visible_draw(key, 2 * s - 1, sample_vis))
             if s == 1 and X0 != NULL:
                 for t in prange(n_threads, schedule='static', chunksize=1):
-                    err_sparse += sq_error_block(X0, v1, V, sig, bound(V, n_threads, t),
+                    err_sparse += sq_error_block(X0, v1, V, M, bound(V, n_threads, t),
                                                  bound(V, n_threads, t + 1))
             # What a thread reads of the others' work is decided inside a
             # prange: each one starts with a barrier (GCC's OpenMP, as its
@@ -247,7 +249,6 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
     cdef Py_ssize_t n_hid = W.shape[0], n_vis = W.shape[1]
     cdef Py_ssize_t i, j, lo, hi
     cdef int t, n_threads
-    cdef bint gaussian = sigma.shape[0] > 0
     cdef bint learn_sigma = grad.shape[0] > 0
     cdef bint sparse = o.sparsity_cost > 0
     cdef floating *v0 = &vis[0, 0]
@@ -271,7 +272,12 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
         raise ValueError("scratch buffers are smaller than the minibatch")
     if vis.shape[1] != n_vis or hid.shape[0] != n_hid or chain.shape[0] != n_hid:
         raise ValueError("vis, hid and chain do not match the shape of W")
-    if learn_sigma and (not gaussian or grad.shape[0] != n_hid or grad.shape[1] != n_vis):
+    if sigma.shape[0] and sigma.shape[0] != n_vis:
+        raise ValueError("sigma must be empty or have one entry per visible unit")
+    M = model_of(W, &b_vis[0], &b_hid[0], &sigma[0] if sigma.shape[0] else NULL,
+                 o.hidden_unit)
+    if learn_sigma and (M.visible_unit != VISIBLE_GAUSSIAN or grad.shape[0] != n_hid
+                        or grad.shape[1] != n_vis):
         raise ValueError("a learned sigma needs Gaussian visibles and grad shaped like W")
     if learn_sigma and data is not None:
         raise ValueError("a learned sigma needs a dense minibatch")
@@ -279,10 +285,9 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
         hid_mean = state.hidden_mean
         if hid_mean.shape[0] != n_hid:
             raise ValueError("hidden_mean must have one entry per hidden unit")
-    M = model_of(W, &b_vis[0], &b_hid[0], &sigma[0] if gaussian else NULL, o.hidden_unit)
     if groups is not None and len(groups):
         gp = groups
-        check_groups(gp, n_vis, sigma.shape[0])
+        check_groups(gp, n_vis, M.visible_unit)
         M.groups, M.n_groups = &gp[0, 0], gp.shape[0]
     n_threads = effective_threads(o.n_threads, m, n_hid, n_vis)
     rule.alpha = o.learning_rate / m
@@ -297,7 +302,7 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
     if data is not None:
         X0 = columns_of(data, m, n_vis, v0)
         c.data = stats.pos = &X0
-        if o.sample_visible and not gaussian:
+        if o.sample_visible and M.visible_unit == VISIBLE_BERNOULLI:
             # Sampled binary negative visibles: Columns when sparse enough.
             cnt = np.empty(n_vis, np.intp)
             col = np.empty(n_vis, np.intp)
@@ -381,7 +386,7 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
             update_bias(&b_hid[j], &bh_inc[j], gh_sum[j], o.learning_rate / m, o.momentum)
         for i in range(n_vis):
             update_bias(&b_vis[i], &bv_inc[i],
-                        gv_sum[i] / sigma[i] if gaussian else gv_sum[i],
+                        visible_bias_gradient(M.visible_unit, gv_sum[i], <floating *> M.sigma, i),
                         o.learning_rate / m, o.momentum)
 
         # Learned sigma (report §1.4.3.2), in u-space:

@@ -10,8 +10,9 @@ from cython cimport floating
 from libc.stdlib cimport free, malloc
 
 from skdbn._kernels._blocks cimport hidden_block_by_unit
-from skdbn._kernels._model cimport Columns, Draw, Model
+from skdbn._kernels._model cimport VISIBLE_BERNOULLI, Columns, Draw, Model
 from skdbn._kernels._parallel cimport bound
+from skdbn._kernels._units cimport visible_scale
 
 
 cdef inline Columns columns_of(data, Py_ssize_t m, Py_ssize_t n_vis, const floating *like) except *:
@@ -186,18 +187,20 @@ cdef inline void add_column_sums(const Columns *X, const floating *val, double s
 
 
 cdef inline double sq_error_block(const Columns *X, const floating *v1, Py_ssize_t ld,
-                                  const floating *sigma, Py_ssize_t k0,
+                                  const Model *M, Py_ssize_t k0,
                                   Py_ssize_t k1) noexcept nogil:
     """Squared error, in v-space, between the sparse rows X and the dense
     rows v1 (both in u-space), over columns [k0, k1): the sum of v1^2 plus,
-    at each nonzero x, (x - v1)^2 - v1^2 (times sigma^2 for Gaussian units)."""
+    at each nonzero x, (x - v1)^2 - v1^2 (times the visible unit's scale
+    squared, v = s u)."""
     cdef Py_ssize_t i, k, c, e
     cdef double err = 0, d, u, x, s2
     cdef const floating *r
     cdef const floating *val = <const floating *> X.val
+    cdef const floating *sigma = <const floating *> M.sigma
     for i in range(X.n_rows):
         r = v1 + i * ld
-        if sigma == NULL:
+        if M.visible_unit == VISIBLE_BERNOULLI:
             for k in range(k0, k1):
                 err += <double> r[k] * r[k]
         else:
@@ -208,7 +211,8 @@ cdef inline double sq_error_block(const Columns *X, const floating *v1, Py_ssize
         k = X.col[c]
         if k >= k1:
             break
-        s2 = 1 if sigma == NULL else <double> sigma[k] * sigma[k]
+        s2 = visible_scale(M.visible_unit, sigma, k)
+        s2 = s2 * s2
         for e in range(X.start[c], X.start[c + 1]):
             x = 1 if val == NULL else val[e]
             u = v1[X.row[e] * ld + k]

@@ -10,11 +10,11 @@ import numpy as np
 
 from skdbn._kernels._blas cimport gemm
 from skdbn._kernels._blocks cimport hidden_block
-from skdbn._kernels._model cimport Draw, Model, Rule, Stats, hidden_draw
+from skdbn._kernels._model cimport Draw, Model, Rule, Stats, hidden_draw, visible_unit_of
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._phases cimport (LANES, lanes_total, signed_column_sums,
                                      update_bias, update_weight_rows)
-from skdbn._kernels._units cimport BERNOULLI, check_hidden_unit
+from skdbn._kernels._units cimport BERNOULLI, check_hidden_unit, visible_bias_gradient
 
 
 def hidden_from_input(floating[:, ::1] act, const floating[::1] c,
@@ -102,6 +102,8 @@ def apply_bias_gradient(floating[::1] b, floating[::1] b_inc,
     cdef Py_ssize_t n = b.shape[0], i, j, k, n_full = 2 * m - (2 * m) % LANES
     cdef double[::1] g = np.zeros(n)
     cdef double[:, ::1] lanes = np.zeros((n, LANES))
+    cdef const floating *sig = &sigma[0] if sigma.shape[0] else NULL
+    cdef int unit = visible_unit_of(sig)
     if stacked.shape[1] != n or stacked.shape[0] < 2 * m or b_inc.shape[0] != n \
             or (sigma.shape[0] and sigma.shape[0] != n):
         raise ValueError("apply_bias_gradient: b and stacked have inconsistent shapes")
@@ -119,6 +121,5 @@ def apply_bias_gradient(floating[::1] b, floating[::1] b_inc,
             for j in range(n):
                 g[j] = lanes_total(&lanes[j, 0])
         for i in range(n):
-            update_bias(&b[i], &b_inc[i],
-                        g[i] / sigma[i] if sigma.shape[0] > 0 else g[i],
+            update_bias(&b[i], &b_inc[i], visible_bias_gradient(unit, g[i], sig, i),
                         learning_rate / m, momentum)

@@ -16,8 +16,8 @@ from skdbn._kernels._blas cimport gemm
 from skdbn._kernels._blocks cimport hidden_block, scale_block
 from skdbn._kernels._csr cimport columns_of, product_by_unit
 from skdbn._kernels._math cimport softplus
-from skdbn._kernels._model cimport (Columns, Draw, Model, hidden_draw, model_of,
-                                    visible_draw)
+from skdbn._kernels._model cimport (VISIBLE_GAUSSIAN, Columns, Draw, Model, hidden_draw,
+                                    model_of, visible_draw)
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._phases cimport down, up_rows
 from skdbn._kernels._units cimport (BERNOULLI, check_groups, check_hidden_unit,
@@ -129,7 +129,7 @@ def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
         raise ValueError("visible_given_hidden: Hs, W, b, sigma and out do not match")
     M.vis0 = col0
     if groups is not None and groups.shape[0]:
-        check_groups(groups, n_vis, sigma.shape[0], col0)
+        check_groups(groups, n_vis, M.visible_unit, col0)
         M.groups, M.n_groups = &groups[0, 0], groups.shape[0]
     if m == 0:
         return
@@ -138,7 +138,7 @@ def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
         for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
             down(&Hs[0, 0], M.n_hid, False, m, &M, &out[0, 0], NULL,
                  visible_draw(key, stream, sample), t, n_threads)
-            if sig != NULL and not u_space:
+            if M.visible_unit == VISIBLE_GAUSSIAN and not u_space:
                 scale_block(&out[0, 0], n_vis, m, bound(n_vis, n_threads, t),
                             bound(n_vis, n_threads, t + 1), sig, False)
         if M.n_groups:

@@ -9,12 +9,27 @@ from cython cimport floating
 from libc.stdint cimport uint64_t
 
 
+# Visible unit types: their math is in _units.pxd, their Python side in
+# skdbn/_visible.py. A driver's ``sigma`` argument selects Gaussian units
+# (the kernels then work in u = v / sigma); empty, Bernoulli.
+cdef enum:
+    VISIBLE_BERNOULLI = 0
+    VISIBLE_GAUSSIAN = 1
+
+
+cdef inline int visible_unit_of(const void *sigma) noexcept nogil:
+    """The visible unit type a model's sigma pointer (NULL: none) selects:
+    the one place that reads the type from sigma."""
+    return VISIBLE_BERNOULLI if sigma == NULL else VISIBLE_GAUSSIAN
+
+
 ctypedef struct Model:
     # An RBM, or one process's block of it (skdbn.distributed).
     void *W                    # (n_hid, n_vis) weights, row-major: components_
     void *b                    # (n_vis,) visible biases
     void *c                    # (n_hid,) hidden biases
     void *sigma                # (n_vis,) std of Gaussian visibles; NULL otherwise
+    int visible_unit           # VISIBLE_BERNOULLI or VISIBLE_GAUSSIAN, from sigma
     Py_ssize_t n_hid
     Py_ssize_t n_vis
     Py_ssize_t hid0            # index of unit 0 of this block in the whole model:
@@ -94,6 +109,7 @@ cdef inline Model model_of(const floating[:, ::1] W, const floating *b, const fl
     M.W, M.b, M.c, M.sigma = <void *> &W[0, 0], <void *> b, <void *> c, <void *> sigma
     M.n_hid, M.n_vis, M.hid0, M.vis0 = W.shape[0], W.shape[1], 0, 0
     M.hidden_unit = hidden_unit
+    M.visible_unit = visible_unit_of(sigma)
     M.groups, M.n_groups = NULL, 0
     return M
 

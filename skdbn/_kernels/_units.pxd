@@ -10,7 +10,7 @@ from libc.math cimport exp, floor, sqrt, sqrtf
 from libc.stdint cimport uint32_t, uint64_t
 
 from skdbn._kernels._math cimport sigmoid, softplus
-from skdbn._kernels._model cimport Draw
+from skdbn._kernels._model cimport VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN, Draw
 from skdbn._kernels._random cimport (hash32_halves, normal_halves, row_key, uniform_d,
                                      uniform_f, unit_d, unit_f)
 
@@ -34,13 +34,13 @@ cdef inline int check_hidden_unit(int unit) except -1:
 
 
 cdef inline int check_groups(const Py_ssize_t[:, ::1] groups, Py_ssize_t n_vis,
-                            Py_ssize_t n_sigma, Py_ssize_t col0=0) except -1:
+                            int visible_unit, Py_ssize_t col0=0) except -1:
     """Raise ValueError unless ``groups`` are sorted, disjoint [start, stop)
     column ranges of at least 2 units within the n_vis Bernoulli visibles."""
     cdef Py_ssize_t g, prev = 0
     if groups.shape[1] != 2:
         raise ValueError("softmax groups must be (start, stop) pairs")
-    if n_sigma or col0:
+    if visible_unit != VISIBLE_BERNOULLI or col0:
         raise ValueError("softmax groups need Bernoulli visibles in one process")
     for g in range(groups.shape[0]):
         if groups[g, 0] < prev or groups[g, 1] - groups[g, 0] < 2 or groups[g, 1] > n_vis:
@@ -194,6 +194,29 @@ cdef inline void hidden_run(int unit, floating *row, floating *srow, Py_ssize_t 
                 x = row[i] + cj
                 row[i] = sign * nrelu_mean(x)
                 srow[i] = nrelu_sample(x, klo[i], khi[i], j)
+
+
+# Visible units, in the space u the weights act on. Bernoulli: u = v, mean
+# sigmoid(x + b), sampled like a Bernoulli hidden unit. Gaussian: u = v /
+# sigma, mean x + b / sigma, sample mean + N(0, 1), v = sigma u; the bias
+# gradient of the energy in u-space is divided by sigma. (_blocks.pxd's
+# visible_block holds their vectorised loops; the free energy is in
+# skdbn/_visible.py.)
+cdef inline double visible_bias_gradient(int visible_unit, double total,
+                                         const floating *sigma,
+                                         Py_ssize_t j) noexcept nogil:
+    """The gradient of visible bias j from ``total`` = sum(u0 - uk)."""
+    if visible_unit == VISIBLE_GAUSSIAN:
+        return total / sigma[j]
+    return total
+
+
+cdef inline floating visible_scale(int visible_unit, const floating *sigma,
+                                   Py_ssize_t j) noexcept nogil:
+    """s_j with v_j = s_j u_j."""
+    if visible_unit == VISIBLE_GAUSSIAN:
+        return sigma[j]
+    return 1
 
 
 # Softmax groups of visible units: K-way one-hot blocks among Bernoulli
