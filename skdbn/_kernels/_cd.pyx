@@ -33,6 +33,7 @@ import numpy as np
 
 from skdbn._kernels._blas cimport gemv
 from skdbn._kernels._blocks cimport scale_block
+from skdbn._kernels._chain cimport DOWN, UP_DATA, Phase, chain_phase, n_phases
 from skdbn._kernels._csr cimport (ColumnsScratch, add_column_sums, columns_of,
                                   count_block, counted_columns, fill_block,
                                   merge_columns, sq_error_block, up_columns_by_unit)
@@ -72,17 +73,24 @@ cdef inline Columns no_columns() noexcept nogil:
     return X
 
 
+cdef inline Draw phase_draw(uint64_t key, const Phase *ph, bint sampled, floating *chain,
+                            Py_ssize_t ldc) noexcept nogil:
+    """The Draw of a hidden phase of the chain: its stream and sign, and
+    the chain's samples if it advances the chain."""
+    return hidden_draw(key, ph.stream, sampled, ph.sign, chain if ph.advance else NULL, ldc)
+
+
 cdef double gibbs_chain(floating *v0, const Model *M, const Chain *c,
                         const StepOptions *o, int n_threads) noexcept nogil:
-    """Positive phase and k Gibbs steps of the negative phase for m rows.
+    """The phases of the CD-k / PCD chain (``_chain.pxd``) for m rows.
 
     ``v0``: the stacked visibles (2m, n_vis), the data on top (unless c.data). ``c.hid``:
     stored by unit; on return columns :m hold p0 and m:2m -pk. ``c.samples``:
-    the hidden samples. Streams: hidden samples of step t use stream 2t,
-    visible samples of step t stream 2t - 1. Returns the squared error of
-    the first reconstruction.
+    the hidden samples. Returns the squared error of the first
+    reconstruction.
     """
-    cdef int s, t
+    cdef int p, t
+    cdef Phase ph
     # Three reductions, as OpenMP allows one per variable in a parallel region.
     cdef double err = 0, err_groups = 0, err_sparse = 0
     cdef Py_ssize_t m = c.m, ldh = c.ldh, ldc = c.lds, V = M.n_vis
@@ -93,74 +101,63 @@ cdef double gibbs_chain(floating *v0, const Model *M, const Chain *c,
     cdef const Columns *X0 = c.data
     cdef uint64_t key = o.key
     cdef bint sampled = o.sampled_statistics, sample_vis = o.sample_visible
-    cdef bint persistent = o.persistent
-    cdef int k = o.cd_k
+    # Dense PCD: the last UP_CHAIN computes UP_DATA too, in one product
+    # that packs W once (up_by_unit with 2m rows).
+    cdef bint joint_pcd = o.persistent and X0 == NULL
     # One thread team for all phases: the prange loops below share it and
     # meet at their implicit barriers instead of forking and joining. The
-    # statements outside them run in every thread, so the phases' Draws are
-    # passed by value, never assigned here.
+    # statements outside them run in every thread (each on its own copy of
+    # ph), so the phases' Draws are passed by value.
     with parallel(num_threads=n_threads):
         if M.visible_unit == VISIBLE_GAUSSIAN and X0 == NULL:
             for t in prange(n_threads, schedule='static', chunksize=1):
                 scale_block(v0, V, m, bound(V, n_threads, t),
                             bound(V, n_threads, t + 1), sig, True)
-        # Positive phase: p0 = E[h | u0], sampled for CD. PCD's chain, not the
-        # data, drives the negative phase, so its positive phase waits to
-        # share the last step's product.
-        if not persistent:
-            for t in prange(n_threads, schedule='static', chunksize=1):
-                if X0 != NULL:
-                    up_columns_by_unit(X0, M, h0, ldh,
-                                       hidden_draw(key, 0, sampled, 1, ch, ldc), t, n_threads)
-                else:
-                    up_by_unit(v0, m, m, M, h0, ldh, hidden_draw(key, 0, sampled, 1, ch, ldc),
+        for p in range(n_phases(o)):
+            ph = chain_phase(o, p)
+            if ph.kind == UP_DATA:
+                if not joint_pcd:
+                    for t in prange(n_threads, schedule='static', chunksize=1):
+                        if X0 != NULL:
+                            up_columns_by_unit(X0, M, h0, ldh,
+                                               phase_draw(key, &ph, sampled, ch, ldc),
+                                               t, n_threads)
+                        else:
+                            up_by_unit(v0, m, m, M, h0, ldh,
+                                       phase_draw(key, &ph, sampled, ch, ldc), t, n_threads)
+            elif ph.kind == DOWN:
+                for t in prange(n_threads, schedule='static', chunksize=1):
+                    err += down(ch, ldc, True, m, M, v1, v0 if ph.measure and X0 == NULL else NULL,
+                                visible_draw(key, ph.stream, sample_vis), t, n_threads)
+                if M.n_groups:
+                    for t in prange(n_threads, schedule='static', chunksize=1):
+                        err_groups += softmax_groups_rows(
+                            v1, V, bound(m, n_threads, t), bound(m, n_threads, t + 1),
+                            M.groups, M.n_groups, v0 if ph.measure and X0 == NULL else NULL,
+                            visible_draw(key, ph.stream, sample_vis))
+                if ph.measure and X0 != NULL:
+                    for t in prange(n_threads, schedule='static', chunksize=1):
+                        err_sparse += sq_error_block(X0, v1, V, M, bound(V, n_threads, t),
+                                                     bound(V, n_threads, t + 1))
+                # What a thread reads of the others' work is decided inside a
+                # prange: each one starts with a barrier (GCC's OpenMP, as its
+                # firstprivate needs), and Cython ends them without one.
+                if c.neg != NULL:
+                    for t in prange(n_threads, schedule='static', chunksize=1):
+                        count_block(v1, V, m, bound(V, n_threads, t),
+                                    bound(V, n_threads, t + 1), c.neg, t)
+                    for t in prange(n_threads, schedule='static', chunksize=1):
+                        if counted_columns(c.neg, m, n_threads).n_rows:
+                            fill_block(v1, V, m, bound(V, n_threads, t),
+                                       bound(V, n_threads, t + 1), c.neg, t, n_threads)
+            elif joint_pcd and ph.step == o.cd_k:
+                for t in prange(n_threads, schedule='static', chunksize=1):
+                    up_by_unit(v0, 2 * m, m, M, h0, ldh, phase_draw(key, &ph, sampled, ch, ldc),
                                t, n_threads)
-        for s in range(1, k + 1):
-            for t in prange(n_threads, schedule='static', chunksize=1):
-                err += down(ch, ldc, True, m, M, v1, v0 if s == 1 and X0 == NULL else NULL,
-                            visible_draw(key, 2 * s - 1, sample_vis), t, n_threads)
-            if M.n_groups:
-                for t in prange(n_threads, schedule='static', chunksize=1):
-                    err_groups += softmax_groups_rows(
-                        v1, V, bound(m, n_threads, t), bound(m, n_threads, t + 1),
-                        M.groups, M.n_groups, v0 if s == 1 and X0 == NULL else NULL,
-                        visible_draw(key, 2 * s - 1, sample_vis))
-            if s == 1 and X0 != NULL:
-                for t in prange(n_threads, schedule='static', chunksize=1):
-                    err_sparse += sq_error_block(X0, v1, V, M, bound(V, n_threads, t),
-                                                 bound(V, n_threads, t + 1))
-            # What a thread reads of the others' work is decided inside a
-            # prange: each one starts with a barrier (GCC's OpenMP, as its
-            # firstprivate needs), and Cython ends them without one.
-            if c.neg != NULL:
-                for t in prange(n_threads, schedule='static', chunksize=1):
-                    count_block(v1, V, m, bound(V, n_threads, t), bound(V, n_threads, t + 1),
-                                c.neg, t)
-                for t in prange(n_threads, schedule='static', chunksize=1):
-                    if counted_columns(c.neg, m, n_threads).n_rows:
-                        fill_block(v1, V, m, bound(V, n_threads, t),
-                                   bound(V, n_threads, t + 1), c.neg, t, n_threads)
-            # The last step stores -pk for the stacked gradient GEMM, and
-            # samples only to advance a persistent chain.
-            if s == k and persistent:
-                if X0 != NULL:
-                    for t in prange(n_threads, schedule='static', chunksize=1):
-                        up_columns_by_unit(X0, M, h0, ldh,
-                                           hidden_draw(key, 0, sampled, 1, NULL, ldc),
-                                           t, n_threads)
-                    for t in prange(n_threads, schedule='static', chunksize=1):
-                        negative_up(M, c.neg, v1, m, h0 + m, ldh,
-                                    hidden_draw(key, 2 * s, sampled, -1, ch, ldc), t, n_threads)
-                else:
-                    for t in prange(n_threads, schedule='static', chunksize=1):
-                        up_by_unit(v0, 2 * m, m, M, h0, ldh,
-                                   hidden_draw(key, 2 * s, sampled, -1, ch, ldc), t,
-                                   n_threads)
             else:
                 for t in prange(n_threads, schedule='static', chunksize=1):
                     negative_up(M, c.neg, v1, m, h0 + m, ldh,
-                                hidden_draw(key, 2 * s, sampled, -1 if s == k else 1,
-                                            ch if s < k else NULL, ldc), t, n_threads)
+                                phase_draw(key, &ph, sampled, ch, ldc), t, n_threads)
     return err + err_groups + err_sparse
 
 

@@ -9,12 +9,36 @@ from cython.parallel cimport prange
 import numpy as np
 
 from skdbn._kernels._blas cimport gemm
+from skdbn._kernels._chain cimport DOWN, UP_DATA, Phase, chain_phase, n_phases
 from skdbn._kernels._blocks cimport hidden_block
-from skdbn._kernels._model cimport Draw, Model, Rule, Stats, hidden_draw, visible_unit_of
+from skdbn._kernels._model cimport (Draw, Model, Rule, Stats, StepOptions, hidden_draw,
+                                    visible_unit_of)
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._phases cimport (LANES, lanes_total, signed_column_sums,
                                      update_bias, update_weight_rows)
 from skdbn._kernels._units cimport BERNOULLI, check_hidden_unit, visible_bias_gradient
+
+
+PHASE_NAMES = {UP_DATA: "up_data", DOWN: "down"}
+
+
+def chain_phases(StepOptions options):
+    """The phases of one minibatch's CD-k / PCD chain (``_chain.pxd``), as
+    the fused step runs them: a list of dicts with ``kind`` ("up_data",
+    "down" or "up_chain"), ``step``, ``stream``, ``sign``, ``advance`` (its
+    hidden samples become the chain), ``statistics`` (its hidden values are
+    the gradient's) and ``measure`` (the reconstruction error). ``options``:
+    the fields of ``StepOptions``; ``cd_k`` and ``persistent`` are read."""
+    cdef Phase ph
+    if options.cd_k < 1:
+        raise ValueError(f"cd_k must be at least 1, got {options.cd_k}")
+    phases = []
+    for p in range(n_phases(&options)):
+        ph = chain_phase(&options, p)
+        phases.append(dict(kind=PHASE_NAMES.get(ph.kind, "up_chain"), step=ph.step,
+                           stream=ph.stream, sign=ph.sign, advance=ph.advance,
+                           statistics=ph.statistics, measure=ph.measure))
+    return phases
 
 
 def hidden_from_input(floating[:, ::1] act, const floating[::1] c,

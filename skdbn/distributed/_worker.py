@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from .. import _streams
 from .._kernels import UNIT_CODES, _distributed, _inference
-from .._state import blocks, hidden_unit_code, momentum_at, train_epochs
+from .._state import CDParams, blocks, hidden_unit_code, momentum_at, train_epochs
 from .._visible import visible_units
 
 # Message tags of the collectives within a step.
@@ -105,6 +105,9 @@ class Trainer:
         self.chain = state.chains = np.ascontiguousarray(state.chains)
         self.since_sync = 0
         self.n_steps = 0
+        # The chain of a minibatch, as the fused step runs it.
+        options = CDParams.of(rbm).step_options(momentum=0.0, key=0, n_threads=n_threads)
+        self.phases = _distributed.chain_phases(options)
 
     # -- collectives on column blocks -------------------------------------
     def _gather(self, own, full, bounds, binary, tag):
@@ -162,79 +165,90 @@ class Trainer:
         return float(np.sum((v_own - recon).astype(np.float64) ** 2))
 
     # -- one minibatch ------------------------------------------------------
+    def _up(self, phase, u, act, stats, chain, key, tag):
+        """A hidden phase: the own hidden units given the visibles ``u`` into
+        ``act``; their samples all-gathered into ``chain`` if the phase
+        advances it, and its statistics into ``stats`` (all hidden units)."""
+        rbm = self.rbm
+        sampled = rbm.sampled_statistics
+        unit = hidden_unit_code(rbm)
+        # Samples of Bernoulli hidden units travel as bits.
+        binary = unit == UNIT_CODES["bernoulli"]
+        self._hidden_input(u, act, _TAG_SUM)
+        samples = np.empty_like(act) if phase["advance"] else None
+        _distributed.hidden_from_input(act, self.c, samples=samples, sampled=sampled,
+                                       sign=phase["sign"], draw=(key, phase["stream"]),
+                                       col0=self.h0, hidden_unit=unit)
+        if samples is not None:
+            self._gather(samples, chain, self.hb, binary, tag)
+        if not phase["statistics"]:
+            return
+        if sampled and samples is not None:
+            # The statistics are the samples just gathered, signed.
+            np.multiply(chain, phase["sign"], out=stats)
+        elif sampled and binary and phase["sign"] < 0:
+            # Bits travel unsigned: gather the samples, then negate.
+            self._gather(-act, stats, self.hb, True, tag)
+            np.negative(stats, out=stats)
+        else:
+            self._gather(act, stats, self.hb, sampled and binary, tag)
+
+    def _down(self, phase, chain, key, v_own, recon, full):
+        """A visible phase: the own visible columns given the chain into
+        ``recon`` (u-space), all-gathered into ``full`` (replicated).
+        Returns the squared error against the data if the phase measures it."""
+        rbm = self.rbm
+        draw = (key, phase["stream"]) if rbm.sample_visible else None
+        _inference.visible_given_hidden(chain, self.P, self.b, self.sigma_k, recon, draw,
+                                        self.n_threads, col0=self.v0, u_space=True)
+        error = None
+        if phase["measure"]:
+            diff = v_own - self.visible_k.from_input(recon)
+            error = float(np.sum(diff.astype(np.float64) ** 2))
+        if full is not None:
+            binary = self.visible.binary and rbm.sample_visible
+            self._gather(recon, full, self.vb, binary, _TAG_VIS)
+        return error
+
     def step(self, v, key, momentum):
         """One CD-k / PCD update on minibatch ``v``; returns the own
-        visible columns' squared reconstruction error."""
+        visible columns' squared reconstruction error.
+
+        The phases are the fused step's (``_distributed.chain_phases``), with
+        the exchanges between them: a hidden phase computes the own hidden
+        units and all-gathers their samples when they advance the chain and
+        their statistics; a visible phase computes the own visible columns
+        and, replicated, all-gathers them.
+        """
         rbm, n_threads = self.rbm, self.n_threads
         m, dtype = v.shape[0], v.dtype
         n_hid = self.P.shape[0]
         n_own_h = self.h1 - self.h0
-        sampled = rbm.sampled_statistics
-        unit = hidden_unit_code(rbm)
-        # Samples of Bernoulli hidden units travel as bits.
-        binary_h = unit == UNIT_CODES["bernoulli"]
-        binary_vis = self.visible.binary and rbm.sample_visible
         u0, v_own, u0_own = self._u_space(v)
         # Hidden states driving the negative phase: the persistent fantasy
         # particles (updated in place), or the samples of this step.
         chain = self.chain[:m] if rbm.persistent else np.empty((m, n_hid), dtype)
-
-        # Positive phase.
+        # Own hidden units (rows :m the data's, m:2m the chain's) and the
+        # statistics of all hidden units.
         hid_own = np.empty((2 * m, n_own_h), dtype)
-        self._hidden_input(u0, hid_own[:m], _TAG_SUM)
-        own_samples = None if rbm.persistent else np.empty((m, n_own_h), dtype)
-        _distributed.hidden_from_input(hid_own[:m], self.c, samples=own_samples,
-                                       sampled=sampled, draw=(key, _streams.cd_hidden(0)),
-                                       col0=self.h0, hidden_unit=unit)
         hid_full = np.empty((2 * m, n_hid), dtype)
-        if not rbm.persistent:
-            self._gather(own_samples, chain, self.hb, binary_h, _TAG_POS)
-        if sampled and not rbm.persistent:
-            hid_full[:m] = chain
-        else:
-            self._gather(hid_own[:m], hid_full[:m], self.hb, sampled and binary_h, _TAG_POS)
-
-        # Negative phase: cd_k Gibbs steps.
-        n_vis_all = self.vb[-1]
-        vis_full = np.empty((2 * m, n_vis_all), dtype) if self.strategy == "replicated" else None
+        vis_full = (np.empty((2 * m, self.vb[-1]), dtype) if self.strategy == "replicated"
+                    else None)
         vis_own = np.empty((2 * m, self.v1 - self.v0), dtype)
         vis_own[:m] = u0_own
         if vis_full is not None:
             vis_full[:m] = u0
+        u1 = vis_full[m:] if vis_full is not None else vis_own[m:]
         error = 0.0
-        for s in range(1, rbm.cd_k + 1):
-            recon = vis_own[m:]
-            draw = (key, _streams.cd_visible(s)) if rbm.sample_visible else None
-            _inference.visible_given_hidden(chain, self.P, self.b, self.sigma_k, recon, draw,
-                                            n_threads, col0=self.v0, u_space=True)
-            if s == 1:
-                diff = v_own - self.visible_k.from_input(recon)
-                error = float(np.sum(diff.astype(np.float64) ** 2))
-            if vis_full is not None:
-                self._gather(recon, vis_full[m:], self.vb, binary_vis, _TAG_VIS)
-                u1 = vis_full[m:]
+        for phase in self.phases:
+            if phase["kind"] == "down":
+                measured = self._down(phase, chain, key, v_own, vis_own[m:],
+                                      None if vis_full is None else vis_full[m:])
+                error = error if measured is None else measured
+            elif phase["kind"] == "up_data":
+                self._up(phase, u0, hid_own[:m], hid_full[:m], chain, key, _TAG_POS)
             else:
-                u1 = recon
-            last = s == rbm.cd_k
-            advance = rbm.persistent or not last
-            act = hid_own[m:]
-            self._hidden_input(u1, act, _TAG_SUM)
-            own_samples = np.empty((m, n_own_h), dtype) if advance else None
-            _distributed.hidden_from_input(act, self.c, samples=own_samples, sampled=sampled,
-                                           sign=-1 if last else 1,
-                                           draw=(key, _streams.cd_hidden(s)),
-                                           col0=self.h0, hidden_unit=unit)
-            if advance:
-                self._gather(own_samples, chain, self.hb, binary_h, _TAG_NEG)
-        if sampled and rbm.persistent:
-            # The last samples are the chain; the statistics are -samples.
-            np.negative(chain, out=hid_full[m:])
-        elif sampled:
-            # Bits travel unsigned: gather the samples, then negate.
-            self._gather(-hid_own[m:], hid_full[m:], self.hb, binary_h, _TAG_NEG)
-            np.negative(hid_full[m:], out=hid_full[m:])
-        else:
-            self._gather(hid_own[m:], hid_full[m:], self.hb, False, _TAG_NEG)
+                self._up(phase, u1, hid_own[m:], hid_full[m:], chain, key, _TAG_NEG)
 
         # Updates, with cd_step's rules: purple (and green) weights, own biases.
         lr, wd = rbm.learning_rate, rbm.weight_decay
