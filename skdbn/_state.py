@@ -123,10 +123,10 @@ class RBMState:
 
     #: The arrays a DistributedFit worker starts from, in the order they travel.
     ARRAYS = ("components", "components_inc", "intercept_visible", "visible_inc",
-              "intercept_hidden", "hidden_inc", "sigma", "chains")
+              "intercept_hidden", "hidden_inc", "sigma", "chains", "hidden_mean")
     #: The arrays a worker owns a block of and sends back.
     BLOCKS = ("components", "components_inc", "intercept_visible", "visible_inc",
-              "intercept_hidden", "hidden_inc", "chains")
+              "intercept_hidden", "hidden_inc", "chains", "sigma", "hidden_mean")
 
     def __init__(self, components, intercept_visible, intercept_hidden, sigma, chains, seed,
                  *, components_inc=None, visible_inc=None, hidden_inc=None, hidden_mean=None,
@@ -324,12 +324,14 @@ class RBMState:
         n_hid = self.components.shape[0]
         vs, hs = self._bounds(rank, n_workers)
         nv, nh = vs.stop - vs.start, hs.stop - hs.start
-        return [(n_hid, nv), (n_hid, nv), (nv,), (nv,), (nh,), (nh,), (chain_rows, n_hid)]
+        return [(n_hid, nv), (n_hid, nv), (nv,), (nv,), (nh,), (nh,), (chain_rows, n_hid),
+                self.sigma[vs].shape, self.hidden_mean.shape]
 
     def set_blocks(self, rank, n_workers, parts):
         """Write worker ``rank``'s blocks (in the order of :attr:`BLOCKS`): the
-        visible columns of the weights, its visible and hidden biases; the
-        chains, which every worker holds whole, from worker 0."""
+        visible columns of the weights, its visible and hidden biases and
+        sigma; the chains and the sparsity's running means, which every
+        worker holds whole, from worker 0."""
         vs, hs = self._bounds(rank, n_workers)
         parts = dict(zip(self.BLOCKS, parts))
         self.components[:, vs] = parts["components"]
@@ -338,8 +340,10 @@ class RBMState:
         self.visible_inc[vs] = parts["visible_inc"]
         self.intercept_hidden[hs] = parts["intercept_hidden"]
         self.hidden_inc[hs] = parts["hidden_inc"]
+        self.sigma[vs] = parts["sigma"]
         if rank == 0:
             self.chains = parts["chains"]
+            self.hidden_mean = parts["hidden_mean"]
 
 
 def train_epochs(X, n_epochs, *, seed, first_epoch, batch_size, begin_epoch, step, end_epoch):

@@ -201,10 +201,45 @@ def test_real_valued_hidden_units_agree_within_rounding(backend, strategy, hidde
     assert_same_model(BernoulliRBM(**params).fit(X), single, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("persistent", [False, True])
+def test_sparsity_target_is_bit_identical_with_binary_statistics(backend, strategy,
+                                                                 persistent):
+    # Every worker applies the penalty of every hidden unit to the gathered
+    # statistics, with the fused step's arithmetic: binary statistics sum
+    # exactly, so the models are equal, running means included.
+    X = binary_data(seed=3)
+    params = dict(n_components=22, n_iter=3, batch_size=40, learning_rate=0.1,
+                  sampled_statistics=True, persistent=persistent, sparsity_target=0.1,
+                  sparsity_cost=0.5, random_state=0, n_jobs=1)
+    single = BernoulliRBM(**params).fit(X)
+    backend.strategy = strategy
+    distributed = BernoulliRBM(**params).fit(X)
+    assert_same_model(distributed, single)
+    assert_array_equal(distributed.state_.hidden_mean, single.state_.hidden_mean)
+    # The penalty did something: without it the model differs.
+    plain = BernoulliRBM(**(params | dict(sparsity_cost=0.0))).fit(X)
+    assert not np.allclose(plain.components_, single.components_)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("sample_visible", [False, True])
+def test_learned_sigma_agrees_within_rounding(backend, strategy, sample_visible):
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(240, 18)) * rng.uniform(0.5, 2, 18)
+    params = dict(n_components=16, n_iter=3, batch_size=40, learning_rate=0.01,
+                  sigma="learn", sigma_learning_rate=0.05, sample_visible=sample_visible,
+                  momentum=0.5, random_state=0, n_jobs=1)
+    single = GaussianBernoulliRBM(**params).fit(X)
+    backend.strategy = strategy
+    distributed = GaussianBernoulliRBM(**params).fit(X)
+    assert_same_model(distributed, single, rtol=1e-8, atol=1e-11)
+    assert_allclose(distributed.sigma_, single.sigma_, rtol=1e-9)
+    assert np.ptp(single.sigma_) > 0.05  # sigma moved, and not uniformly
+
+
 def test_unsupported_options_are_refused(backend):
     X = binary_data(n=60, d=8)
-    with pytest.raises(ValueError, match="sparsity_cost"):
-        BernoulliRBM(n_components=4, sparsity_cost=0.1).fit(X)
     with pytest.raises(ValueError, match="softmax_groups"):
         BernoulliRBM(n_components=4, softmax_groups=[(0, 3)]).fit(X)
     with pytest.raises(ValueError, match="strategy"):

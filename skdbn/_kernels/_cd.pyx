@@ -41,8 +41,9 @@ from skdbn._kernels._model cimport (VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN, Columns
                                     Rule, Stats, StepOptions, hidden_draw, model_of,
                                     visible_draw)
 from skdbn._kernels._parallel cimport bound, effective_threads
-from skdbn._kernels._phases cimport (down, row_sums, signed_column_sums, up_by_unit,
-                                     update_bias, update_weight_rows)
+from skdbn._kernels._phases cimport (down, row_sums, sigma_statistics, signed_column_sums,
+                                     sparsity_step, up_by_unit, update_bias, update_sigma,
+                                     update_weight_rows)
 from skdbn._kernels._units cimport (check_groups, check_hidden_unit, softmax_groups_rows,
                                     visible_bias_gradient)
 
@@ -259,7 +260,7 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
     cdef Py_ssize_t[::1] mcol, mstart, mrow
     cdef floating[::1] mval
     cdef ColumnsScratch ns
-    cdef double err = 0, g, d0, d1, mu
+    cdef double err = 0
     cdef double *wg = NULL
     cdef double *s_data = NULL
     cdef Py_ssize_t ldh = hid.shape[1]
@@ -343,24 +344,13 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
         # into p0, so it reaches the weights through the same GEMM.
         if sparse:
             gemv(n_hid, m, 1, h0, ldh, &ones[0], 0, &gh[0])
+            sparsity_step(&hid_mean[0], &gh[0], n_hid, m, o.sparsity_target, o.sparsity_cost)
             for j in range(n_hid):
-                hid_mean[j] = 0.9 * hid_mean[j] + 0.1 * gh[j] / m
-                gh[j] = o.sparsity_cost * (hid_mean[j] - o.sparsity_target)
                 for i in range(m):
                     h0[j * ldh + i] = h0[j * ldh + i] - gh[j]
 
         if learn_sigma:
-            for i in range(m):
-                for j in range(n_vis):
-                    mu = b_vis[j] / sigma[j]
-                    d0 = vis[i, j] - mu
-                    d1 = vis[m + i, j] - mu
-                    s_data[j] += d0 * d0 - d1 * d1
-            if not o.sample_visible:
-                # Mean-field uk: E[(uk - b/s)^2 | h] = (E[uk] - b/s)^2 + 1 in
-                # u-space; without the +1 sigma would grow without bound.
-                for j in range(n_vis):
-                    s_data[j] -= m
+            sigma_statistics(v0, n_vis, m, &b_vis[0], &sigma[0], o.sample_visible, s_data)
 
         # Bias gradients sum(u0) - sum(uk) and sum(p0) - sum(pk) (the rows of
         # -pk are stored negated), then the weights: one GEMM over the
@@ -386,17 +376,11 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
                         visible_bias_gradient(M.visible_unit, gv_sum[i], <floating *> M.sigma, i),
                         o.learning_rate / m, o.momentum)
 
-        # Learned sigma (report §1.4.3.2), in u-space:
-        # dlogp/dsigma_i = [(u0-b/s)^2 - (uk-b/s)^2 - sum_j W_ji G_ji] / sigma_i
-        # (the W G term is the data-minus-model u_i (hW)_i of the report).
+        # Learned sigma (_phases.pxd), after the bias update that used the
+        # old one.
         if learn_sigma:
-            for i in range(n_vis):
-                g = s_data[i]
-                for t in range(n_threads):
-                    g = g - wg[t * n_vis + i]
-                g = g / (sigma[i] * m)
-                sigma[i] = max(<floating> (sigma[i] + o.sigma_learning_rate * g),
-                               <floating> o.sigma_min)
+            update_sigma(&sigma[0], s_data, wg, n_threads, n_vis, m, o.sigma_learning_rate,
+                         o.sigma_min)
             free(s_data)
             free(wg)
     return err

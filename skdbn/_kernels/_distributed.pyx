@@ -14,8 +14,9 @@ from skdbn._kernels._blocks cimport hidden_block
 from skdbn._kernels._model cimport (Draw, Model, Rule, Stats, StepOptions, hidden_draw,
                                     visible_unit_of)
 from skdbn._kernels._parallel cimport bound, effective_threads
-from skdbn._kernels._phases cimport (LANES, lanes_total, signed_column_sums,
-                                     update_bias, update_weight_rows)
+from skdbn._kernels._phases cimport (LANES, lanes_total, sigma_statistics, signed_column_sums,
+                                     sparsity_step, update_bias, update_sigma,
+                                     update_weight_rows)
 from skdbn._kernels._units cimport BERNOULLI, check_hidden_unit, visible_bias_gradient
 
 
@@ -88,33 +89,81 @@ def input_product(const floating[:, ::1] U, const floating[:, ::1] W,
 
 def apply_gradient(floating[:, ::1] W, floating[:, ::1] W_inc,
                    const floating[:, ::1] hid, const floating[:, ::1] vis,
-                   Py_ssize_t m, double learning_rate, double momentum,
-                   double weight_decay, int n_threads=1):
+                   Py_ssize_t m, StepOptions options, floating[:, ::1] grad=None,
+                   double[:, ::1] wg=None):
     """The fused step's weight update from the stacked statistics ``hid[:2m]``
-    (negative half negated) and ``vis[:2m]``, for any block of W."""
+    (negative half negated) and ``vis[:2m]``, for any block of W.
+
+    ``options``: the fields of ``StepOptions``; ``learning_rate``,
+    ``momentum``, ``weight_decay`` and ``n_threads`` are read. With ``grad``
+    (shaped like W) and ``wg`` (>= n_threads rows of W's width, zeroed), the
+    update of a learned sigma: the gradient is formed in ``grad`` first and
+    each row of ``wg`` receives a thread's partial sums of W * grad over the
+    hidden units (``update_sigma``).
+    """
     cdef Py_ssize_t n_hid = W.shape[0], n_vis = W.shape[1], lo, hi
-    cdef int t
+    cdef int t, n_threads
     cdef Rule rule
     cdef Stats stats
+    cdef floating *G = NULL
+    cdef double *wgp = NULL
     if hid.shape[1] != n_hid or vis.shape[1] != n_vis or hid.shape[0] < 2 * m \
             or vis.shape[0] < 2 * m or W_inc.shape[0] != n_hid or W_inc.shape[1] != n_vis:
         raise ValueError("apply_gradient: W, hid and vis have inconsistent shapes")
+    n_threads = effective_threads(options.n_threads, 2 * m, n_hid, n_vis)
+    if grad is not None:
+        if grad.shape[0] != n_hid or grad.shape[1] != n_vis or wg is None \
+                or wg.shape[0] < n_threads or wg.shape[1] != n_vis:
+            raise ValueError("apply_gradient: grad must be shaped like W and wg (n_threads, "
+                             "n_visible)")
     if n_hid == 0 or n_vis == 0:
         return
-    rule.alpha = learning_rate / m
-    rule.momentum = momentum
-    rule.decay = learning_rate * weight_decay
-    rule.direct = <floating> rule.momentum == 0 and <floating> rule.decay == 0
+    if grad is not None:
+        G, wgp = &grad[0, 0], &wg[0, 0]
+    rule.alpha = options.learning_rate / m
+    rule.momentum = options.momentum
+    rule.decay = options.learning_rate * options.weight_decay
+    rule.direct = <floating> rule.momentum == 0 and <floating> rule.decay == 0 and G == NULL
     stats.pos, stats.neg, stats.both = NULL, NULL, NULL
     stats.hid, stats.ldh, stats.by_unit, stats.vis, stats.m2 = &hid[0, 0], n_hid, False, \
         &vis[0, 0], 2 * m
-    n_threads = effective_threads(n_threads, 2 * m, n_hid, n_vis)
     with nogil:
         for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
             lo = bound(n_hid, n_threads, t)
             hi = bound(n_hid, n_threads, t + 1)
-            update_weight_rows(&W[0, 0], &W_inc[0, 0], NULL, &stats, lo, hi, n_vis, &rule,
-                               NULL)
+            update_weight_rows(&W[0, 0], &W_inc[0, 0], G, &stats, lo, hi, n_vis, &rule,
+                               wgp + t * n_vis if G != NULL else NULL)
+
+
+def sigma_gradient_parts(const floating[:, ::1] vis, Py_ssize_t m, const floating[::1] b,
+                         const floating[::1] sigma, bint sample_visible,
+                         double[::1] s_data):
+    """s_data (zeroed) <- the data-minus-chain term of a learned sigma's
+    gradient over the stacked visibles ``vis[:2m]`` (u-space), as the fused
+    step computes it (``_phases.sigma_statistics``)."""
+    cdef Py_ssize_t n = vis.shape[1]
+    if vis.shape[0] < 2 * m or b.shape[0] != n or sigma.shape[0] != n \
+            or s_data.shape[0] != n:
+        raise ValueError("sigma_gradient_parts: vis, b, sigma and s_data do not match")
+    if n == 0:
+        return
+    with nogil:
+        sigma_statistics(&vis[0, 0], n, m, &b[0], &sigma[0], sample_visible, &s_data[0])
+
+
+def apply_sigma_gradient(floating[::1] sigma, const double[::1] s_data,
+                         const double[:, ::1] wg, Py_ssize_t m, StepOptions options):
+    """The fused step's update of a learned sigma (``_phases.update_sigma``)
+    from :func:`sigma_gradient_parts` and the ``wg`` of :func:`apply_gradient`
+    (all its rows); ``options``: ``sigma_learning_rate`` and ``sigma_min``."""
+    cdef Py_ssize_t n = sigma.shape[0]
+    if s_data.shape[0] != n or wg.shape[1] != n:
+        raise ValueError("apply_sigma_gradient: sigma, s_data and wg do not match")
+    if n == 0:
+        return
+    with nogil:
+        update_sigma(&sigma[0], &s_data[0], &wg[0, 0], wg.shape[0], n, m,
+                     options.sigma_learning_rate, options.sigma_min)
 
 
 def apply_bias_gradient(floating[::1] b, floating[::1] b_inc,
@@ -147,3 +196,26 @@ def apply_bias_gradient(floating[::1] b, floating[::1] b_inc,
         for i in range(n):
             update_bias(&b[i], &b_inc[i], visible_bias_gradient(unit, g[i], sig, i),
                         learning_rate / m, momentum)
+
+
+def sparsity_penalty(floating[:, ::1] stats, floating[::1] hid_mean, double target,
+                     double cost):
+    """The fused step's sparsity penalty on positive statistics ``stats``
+    (m, n_hid) of every hidden unit: the running means ``hid_mean`` move
+    (``_phases.sparsity_step``) and each column loses its unit's penalty.
+    Every worker holds all the statistics, so each computes the same."""
+    cdef Py_ssize_t m = stats.shape[0], n = stats.shape[1], i, j
+    cdef floating[::1] g = np.zeros(n, dtype=np.asarray(hid_mean).dtype)
+    if hid_mean.shape[0] != n:
+        raise ValueError("sparsity_penalty: hid_mean needs one entry per hidden unit")
+    if m == 0:
+        return
+    with nogil:
+        for i in range(m):
+            for j in range(n):
+                g[j] += stats[i, j]
+        sparsity_step(&hid_mean[0], &g[0], n, m, target, cost)
+        for i in range(m):
+            for j in range(n):
+                stats[i, j] -= g[j]
+

@@ -241,3 +241,57 @@ cdef inline void update_bias(floating *b, floating *b_inc, double g, double alph
     cdef double inc = momentum * b_inc[0] + alpha * g
     b_inc[0] = <floating> inc
     b[0] = <floating> (b[0] + inc)
+
+
+cdef inline void sparsity_step(floating *hid_mean, floating *g, Py_ssize_t n,
+                               Py_ssize_t m, double target, double cost) noexcept nogil:
+    """The sparsity penalty (Hinton's practical guide, section 11) of n
+    hidden units: on entry g[j] is the sum over the m rows of the minibatch
+    of p0[j]; the running mean q <- 0.9 q + 0.1 mean(p0) (``hid_mean``), and
+    on return g[j] = cost (q[j] - target), the amount the driver subtracts
+    from each positive statistic of unit j (so it reaches the weights and
+    the hidden bias through the same products)."""
+    cdef Py_ssize_t j
+    for j in range(n):
+        hid_mean[j] = 0.9 * hid_mean[j] + 0.1 * g[j] / m
+        g[j] = cost * (hid_mean[j] - target)
+
+
+# Learned sigma of Gaussian visibles (report section 1.4.3.2), in u-space:
+# dlogp/dsigma_i = [(u0-b/s)^2 - (uk-b/s)^2 - sum_j W_ji G_ji] / sigma_i
+# (the W G term is the data-minus-model u_i (hW)_i of the report).
+cdef inline void sigma_statistics(const floating *vis, Py_ssize_t n_vis, Py_ssize_t m,
+                                  const floating *b, const floating *sigma,
+                                  bint sample_visible, double *s_data) noexcept nogil:
+    """s_data[i] += sum over the m rows of (u0 - b/s)^2 - (uk - b/s)^2, the
+    data in rows :m of the stacked visibles and the chain's in m:2m."""
+    cdef Py_ssize_t i, j
+    cdef double mu, d0, d1
+    for i in range(m):
+        for j in range(n_vis):
+            mu = b[j] / sigma[j]
+            d0 = vis[i * n_vis + j] - mu
+            d1 = vis[(m + i) * n_vis + j] - mu
+            s_data[j] += d0 * d0 - d1 * d1
+    if not sample_visible:
+        # Mean-field uk: E[(uk - b/s)^2 | h] = (E[uk] - b/s)^2 + 1 in
+        # u-space; without the +1 sigma would grow without bound.
+        for j in range(n_vis):
+            s_data[j] -= m
+
+
+cdef inline void update_sigma(floating *sigma, const double *s_data, const double *wg,
+                              int n_parts, Py_ssize_t n_vis, Py_ssize_t m, double rate,
+                              double sigma_min) noexcept nogil:
+    """sigma += rate * dlogp/dsigma, floored at sigma_min; ``wg`` holds
+    n_parts rows of partial sums of W G (update_weight_rows)."""
+    cdef Py_ssize_t i
+    cdef int t
+    cdef double g
+    for i in range(n_vis):
+        g = s_data[i]
+        for t in range(n_parts):
+            g = g - wg[t * n_vis + i]
+        g = g / (sigma[i] * m)
+        sigma[i] = max(<floating> (sigma[i] + rate * g), <floating> sigma_min)
+

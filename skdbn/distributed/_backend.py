@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._transport import Gate, Listener, PeerError, check_authkey, split_address
-from .._state import CDParams, RBMState, blocks, softmax_groups_array
+from .._state import RBMState, blocks, softmax_groups_array
 
 _ACTIVE = contextvars.ContextVar("skdbn_distributed_backend", default=None)
 
@@ -96,6 +96,12 @@ def record_epoch(backend, rbm, errors, error, n_workers, begin):
               f"reconstruction error = {error:.4f}, "
               f"time = {time.perf_counter() - begin:.2f}s ({n_workers} workers)")
     return time.perf_counter()
+
+
+def chain_rows(rbm, X):
+    """Rows of the chains the workers return: the model's, grown to a
+    minibatch if that is larger (``RBMState.buffers``)."""
+    return max(rbm.h_samples_.shape[0], min(rbm.batch_size, X.shape[0]))
 
 
 def commit_epochs(rbm, errors):
@@ -405,12 +411,11 @@ class DistributedFit:
 
     def run_epochs(self, rbm, X, n_epochs):
         """Called by an RBM's epoch loop inside a ``with`` block."""
-        if (rbm.sparsity_cost > 0 or CDParams.of(rbm).learn_sigma
-                or softmax_groups_array(rbm) is not None):
+        if softmax_groups_array(rbm) is not None:
             raise ValueError(
-                f"DistributedFit cannot train {type(rbm).__name__} with sparsity_cost > 0, "
-                "sigma='learn' or softmax_groups (they need statistics of whole layers): fit "
-                "it outside the `with DistributedFit(...)` block, in a single process.")
+                f"DistributedFit cannot train {type(rbm).__name__} with softmax_groups (a "
+                "group's units may be split between workers): fit it outside the "
+                "`with DistributedFit(...)` block, in a single process.")
         if sp.issparse(X):
             X = sp.csr_matrix(X)  # travels as its CSR arrays, never dense
         self.start()
@@ -628,10 +633,10 @@ class _SocketWorkers:
         if not all(finite is True for *_, finite in results):
             # Before any weight is written: the estimator stays as it was.
             rbm._diverged(rbm.n_iter_ + n_epochs - 1)
-        chain_rows = max(rbm.h_samples_.shape[0], min(rbm.batch_size, X.shape[0]))
+        rows = chain_rows(rbm, X)
         dtype = rbm.components_.dtype
         slices = [[self._recv(rank, shape, dtype)
-                   for shape in rbm.state_.block_shapes(rank, n, chain_rows)]
+                   for shape in rbm.state_.block_shapes(rank, n, rows)]
                   for rank in range(n)]
         for rank in range(n):
             rbm.state_.set_blocks(rank, n, slices[rank])

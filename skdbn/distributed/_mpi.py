@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from .._state import blocks
 from ._backend import (
+    chain_rows,
     commit_epochs,
     data_arrays,
     data_from_arrays,
@@ -226,10 +227,11 @@ class MPIWorkers:
                 begin = record_epoch(backend, rbm, recorded, error, size, begin)
             backend.bytes_sent_ = comm.gather(sent, root=0)
             backend.n_minibatches_ = trainer.n_steps
+            rows = chain_rows(rbm, X)
             rbm.state_.set_blocks(0, size, trainer.blocks())
             for r in range(1, size):
                 slices = []
-                for shape in rbm.state_.block_shapes(r, size, rbm.h_samples_.shape[0]):
+                for shape in rbm.state_.block_shapes(r, size, rows):
                     buf = np.empty(shape, rbm.components_.dtype)
                     comm.Recv(buf, source=r)
                     slices.append(buf)

@@ -31,7 +31,7 @@ from .._state import CDParams, blocks, hidden_unit_code, momentum_at, train_epoc
 from .._visible import visible_units
 
 # Message tags of the collectives within a step.
-_TAG_POS, _TAG_NEG, _TAG_VIS, _TAG_SUM, _TAG_SYNC = 1, 2, 3, 4, 5
+_TAG_POS, _TAG_NEG, _TAG_VIS, _TAG_SUM, _TAG_SYNC, _TAG_SIGMA = 1, 2, 3, 4, 5, 6
 
 
 def dense_rows(batch, dtype):
@@ -105,9 +105,13 @@ class Trainer:
         self.chain = state.chains = np.ascontiguousarray(state.chains)
         self.since_sync = 0
         self.n_steps = 0
-        # The chain of a minibatch, as the fused step runs it.
-        options = CDParams.of(rbm).step_options(momentum=0.0, key=0, n_threads=n_threads)
-        self.phases = _distributed.chain_phases(options)
+        # The chain of a minibatch, as the fused step runs it, and the
+        # step's options (the momentum is the epoch's).
+        params = CDParams.of(rbm)
+        self.options = params.step_options(momentum=0.0, key=0, n_threads=n_threads)
+        self.phases = _distributed.chain_phases(self.options)
+        self.learn_sigma = params.learn_sigma
+        self.hidden_mean = np.array(state.hidden_mean, copy=True)
 
     # -- collectives on column blocks -------------------------------------
     def _gather(self, own, full, bounds, binary, tag):
@@ -220,7 +224,7 @@ class Trainer:
         their statistics; a visible phase computes the own visible columns
         and, replicated, all-gathers them.
         """
-        rbm, n_threads = self.rbm, self.n_threads
+        rbm = self.rbm
         m, dtype = v.shape[0], v.dtype
         n_hid = self.P.shape[0]
         n_own_h = self.h1 - self.h0
@@ -250,22 +254,49 @@ class Trainer:
             else:
                 self._up(phase, u1, hid_own[m:], hid_full[m:], chain, key, _TAG_NEG)
 
-        # Updates, with cd_step's rules: purple (and green) weights, own biases.
-        lr, wd = rbm.learning_rate, rbm.weight_decay
-        _distributed.apply_gradient(self.P, self.P_inc, hid_full, vis_own, m, lr, momentum,
-                                    wd, n_threads)
-        if self.strategy == "replicated":
-            _distributed.apply_gradient(self.G, self.G_inc, hid_own, vis_full, m, lr,
-                                        momentum, wd, n_threads)
-        _distributed.apply_bias_gradient(self.c, self.c_inc, hid_own, m, False,
-                                         np.zeros(0, dtype), lr, momentum)
-        _distributed.apply_bias_gradient(self.b, self.b_inc, vis_own, m, True, self.sigma_k,
-                                         lr, momentum)
+        if rbm.sparsity_cost > 0:
+            # Every worker holds all positive statistics and the running
+            # means of all hidden units: each applies the same penalty.
+            _distributed.sparsity_penalty(hid_full[:m], self.hidden_mean,
+                                          rbm.sparsity_target, rbm.sparsity_cost)
+            hid_own[:m] = hid_full[:m, self.h0:self.h1]
+        self._update(hid_own, hid_full, vis_own, vis_full, m, momentum)
         self.since_sync += m
         self.n_steps += 1
         if self.strategy == "replicated" and self.since_sync >= self.sync_every:
             self.synchronise()
         return error
+
+    def _update(self, hid_own, hid_full, vis_own, vis_full, m, momentum):
+        """The fused step's updates: purple (and green) weights, own biases
+        and, when learned, own sigma (all-gathered when replicated)."""
+        rbm, n_threads, dtype = self.rbm, self.n_threads, vis_own.dtype
+        options = dict(self.options, momentum=momentum)
+        sigma_parts = ()
+        if self.learn_sigma:
+            s_data = np.zeros(vis_own.shape[1])
+            _distributed.sigma_gradient_parts(vis_own, m, self.b, self.sigma_k,
+                                              rbm.sample_visible, s_data)
+            wg = np.zeros((n_threads, vis_own.shape[1]))
+            sigma_parts = (np.empty_like(self.P), wg)
+        _distributed.apply_gradient(self.P, self.P_inc, hid_full, vis_own, m, options,
+                                    *sigma_parts)
+        if self.strategy == "replicated":
+            # The green copy follows the purple rule (its sigma terms unused).
+            green_parts = (np.empty_like(self.G), np.zeros((n_threads, self.G.shape[1]))) \
+                if self.learn_sigma else ()
+            _distributed.apply_gradient(self.G, self.G_inc, hid_own, vis_full, m, options,
+                                        *green_parts)
+        lr = rbm.learning_rate
+        _distributed.apply_bias_gradient(self.c, self.c_inc, hid_own, m, False,
+                                         np.zeros(0, dtype), lr, momentum)
+        _distributed.apply_bias_gradient(self.b, self.b_inc, vis_own, m, True, self.sigma_k,
+                                         lr, momentum)
+        if self.learn_sigma:
+            _distributed.apply_sigma_gradient(self.sigma_k, s_data, wg, m, options)
+            if self.strategy == "replicated":
+                self._gather(self.sigma_k[None], self.state.sigma[None], self.vb, False,
+                             _TAG_SIGMA)
 
     def synchronise(self):
         """Copy the canonical (purple) weights over the green copies (§4.2)."""
@@ -324,4 +355,5 @@ class Trainer:
 
     def blocks(self):
         """This worker's canonical blocks, in the order of ``RBMState.BLOCKS``."""
-        return [self.P, self.P_inc, self.b, self.b_inc, self.c, self.c_inc, self.chain]
+        return [self.P, self.P_inc, self.b, self.b_inc, self.c, self.c_inc, self.chain,
+                self.sigma_k, self.hidden_mean]
