@@ -85,6 +85,19 @@ def softmax_groups_array(rbm):
     return np.ascontiguousarray(np.asarray(groups, dtype=np.intp).reshape(-1, 2))
 
 
+def visible_blocks(n_visible, size, groups=None):
+    """Bounds of the ``size`` workers' visible blocks: :func:`blocks`, with
+    a bound that would split a softmax group ((n, 2) [start, stop) pairs)
+    moved to the group's start, so that each group lives on one worker."""
+    bounds = blocks(n_visible, size)
+    for start, stop in ([] if groups is None else groups):
+        for k in range(1, size):
+            if start < bounds[k] < stop:
+                # To the start, unless that empties the block before.
+                bounds[k] = int(start) if start > bounds[k - 1] else int(stop)
+    return bounds
+
+
 def momentum_at(momentum, epoch):
     """Momentum of ``epoch`` for the estimators' ``momentum`` parameter."""
     if momentum == "schedule":
@@ -314,25 +327,26 @@ class RBMState:
         """The state a worker rebuilds from :meth:`wire_arrays` and the seed."""
         return cls(**dict(zip(cls.ARRAYS, arrays)), seed=seed)
 
-    def _bounds(self, rank, n_workers):
+    def _bounds(self, rank, n_workers, groups):
         n_hid, n_vis = self.components.shape
-        hb, vb = blocks(n_hid, n_workers), blocks(n_vis, n_workers)
+        hb, vb = blocks(n_hid, n_workers), visible_blocks(n_vis, n_workers, groups)
         return slice(vb[rank], vb[rank + 1]), slice(hb[rank], hb[rank + 1])
 
-    def block_shapes(self, rank, n_workers, chain_rows):
-        """Shapes of worker ``rank``'s blocks, in the order of :attr:`BLOCKS`."""
+    def block_shapes(self, rank, n_workers, chain_rows, groups=None):
+        """Shapes of worker ``rank``'s blocks, in the order of :attr:`BLOCKS`;
+        ``groups``: the model's softmax groups (:func:`visible_blocks`)."""
         n_hid = self.components.shape[0]
-        vs, hs = self._bounds(rank, n_workers)
+        vs, hs = self._bounds(rank, n_workers, groups)
         nv, nh = vs.stop - vs.start, hs.stop - hs.start
         return [(n_hid, nv), (n_hid, nv), (nv,), (nv,), (nh,), (nh,), (chain_rows, n_hid),
                 self.sigma[vs].shape, self.hidden_mean.shape]
 
-    def set_blocks(self, rank, n_workers, parts):
+    def set_blocks(self, rank, n_workers, parts, groups=None):
         """Write worker ``rank``'s blocks (in the order of :attr:`BLOCKS`): the
         visible columns of the weights, its visible and hidden biases and
         sigma; the chains and the sparsity's running means, which every
         worker holds whole, from worker 0."""
-        vs, hs = self._bounds(rank, n_workers)
+        vs, hs = self._bounds(rank, n_workers, groups)
         parts = dict(zip(self.BLOCKS, parts))
         self.components[:, vs] = parts["components"]
         self.components_inc[:, vs] = parts["components_inc"]

@@ -238,10 +238,45 @@ def test_learned_sigma_agrees_within_rounding(backend, strategy, sample_visible)
     assert np.ptp(single.sigma_) > 0.05  # sigma moved, and not uniformly
 
 
-def test_unsupported_options_are_refused(backend):
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("persistent", [False, True])
+def test_softmax_groups_are_bit_identical_with_binary_statistics(backend, strategy,
+                                                                 persistent):
+    # Block bounds move so that each group lives on one worker (K = 3 would
+    # split (8, 14)); one-hot draws follow the group's global first column.
+    rng = np.random.RandomState(4)
+    X = binary_data(seed=4)
+    for start, stop in ((8, 14), (24, 30)):
+        X[:, start:stop] = np.eye(stop - start)[rng.randint(0, stop - start, X.shape[0])]
+    params = dict(n_components=12, n_iter=3, batch_size=40, learning_rate=0.1,
+                  sampled_statistics=True, persistent=persistent,
+                  softmax_groups=[(8, 14), (24, 30)], random_state=0, n_jobs=1)
+    single = BernoulliRBM(**params).fit(X)
+    backend.strategy = strategy
+    distributed = BernoulliRBM(**params).fit(X)
+    assert_same_model(distributed, single)
+    assert_allclose(distributed.reconstruction_errors_, single.reconstruction_errors_,
+                    rtol=1e-6)
+    samples = distributed.gibbs(X[:20])
+    assert_array_equal(samples[:, 8:14].sum(axis=1), 1)
+
+
+def test_visible_blocks_keep_softmax_groups_whole():
+    from skdbn._state import visible_blocks
+
+    assert visible_blocks(30, 3) == [0, 10, 20, 30]
+    assert visible_blocks(30, 3, [(8, 14), (24, 30)]) == [0, 8, 20, 30]
+    # Moving to the start would empty the block before: to the stop instead.
+    assert visible_blocks(12, 3, [(4, 10)]) == [0, 4, 10, 12]
+    assert visible_blocks(12, 3, [(0, 6)]) == [0, 6, 8, 12]
+    for n, size, groups in ((30, 4, [(5, 12), (20, 29)]), (100, 7, [(0, 30), (40, 61)])):
+        bounds = visible_blocks(n, size, groups)
+        assert bounds == sorted(bounds) and bounds[0] == 0 and bounds[-1] == n
+        assert not any(start < b < stop for start, stop in groups for b in bounds)
+
+
+def test_unknown_strategy_is_refused(backend):
     X = binary_data(n=60, d=8)
-    with pytest.raises(ValueError, match="softmax_groups"):
-        BernoulliRBM(n_components=4, softmax_groups=[(0, 3)]).fit(X)
     with pytest.raises(ValueError, match="strategy"):
         DistributedFit(strategy="ring").fit(BernoulliRBM(), X)
 

@@ -134,7 +134,7 @@ cdef double gibbs_chain(floating *v0, const Model *M, const Chain *c,
                     for t in prange(n_threads, schedule='static', chunksize=1):
                         err_groups += softmax_groups_rows(
                             v1, V, bound(m, n_threads, t), bound(m, n_threads, t + 1),
-                            M.groups, M.n_groups, v0 if ph.measure and X0 == NULL else NULL,
+                            M, v0 if ph.measure and X0 == NULL else NULL,
                             visible_draw(key, ph.stream, sample_vis))
                 if ph.measure and X0 != NULL:
                     for t in prange(n_threads, schedule='static', chunksize=1):

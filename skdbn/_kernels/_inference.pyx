@@ -145,8 +145,8 @@ def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
             for t in prange(n_threads, num_threads=n_threads, schedule='static',
                             chunksize=1):
                 softmax_groups_rows(&out[0, 0], n_vis, bound(m, n_threads, t),
-                                    bound(m, n_threads, t + 1), M.groups, M.n_groups,
-                                    NULL, visible_draw(key, stream, sample))
+                                    bound(m, n_threads, t + 1), &M, NULL,
+                                    visible_draw(key, stream, sample))
 
 
 def hidden_free_energy(U, const floating[:, ::1] W, const floating[::1] c,

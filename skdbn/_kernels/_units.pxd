@@ -10,7 +10,7 @@ from libc.math cimport exp, floor, sqrt, sqrtf
 from libc.stdint cimport uint32_t, uint64_t
 
 from skdbn._kernels._math cimport sigmoid, softplus
-from skdbn._kernels._model cimport VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN, Draw
+from skdbn._kernels._model cimport VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN, Draw, Model
 from skdbn._kernels._random cimport (hash32_halves, normal_halves, row_key, uniform_d,
                                      uniform_f, unit_d, unit_f)
 
@@ -36,12 +36,13 @@ cdef inline int check_hidden_unit(int unit) except -1:
 cdef inline int check_groups(const Py_ssize_t[:, ::1] groups, Py_ssize_t n_vis,
                             int visible_unit, Py_ssize_t col0=0) except -1:
     """Raise ValueError unless ``groups`` are sorted, disjoint [start, stop)
-    column ranges of at least 2 units within the n_vis Bernoulli visibles."""
+    column ranges of at least 2 units within the n_vis Bernoulli visibles
+    (numbered from the block's first column, col0 of the whole model)."""
     cdef Py_ssize_t g, prev = 0
     if groups.shape[1] != 2:
         raise ValueError("softmax groups must be (start, stop) pairs")
-    if visible_unit != VISIBLE_BERNOULLI or col0:
-        raise ValueError("softmax groups need Bernoulli visibles in one process")
+    if visible_unit != VISIBLE_BERNOULLI or col0 < 0:
+        raise ValueError("softmax groups need Bernoulli visibles")
     for g in range(groups.shape[0]):
         if groups[g, 0] < prev or groups[g, 1] - groups[g, 0] < 2 or groups[g, 1] > n_vis:
             pairs = [[groups[i, 0], groups[i, 1]] for i in range(groups.shape[0])]
@@ -227,12 +228,15 @@ cdef inline floating visible_scale(int visible_unit, const floating *sigma,
 # ``groups`` holds [start, stop) column pairs, sorted and disjoint.
 
 cdef inline double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t r0,
-                                       Py_ssize_t r1, const Py_ssize_t *groups,
-                                       Py_ssize_t n_groups, const floating *data,
+                                       Py_ssize_t r1, const Model *M, const floating *data,
                                        Draw d) noexcept nogil:
-    """Rows [r0, r1): each group's columns hold their input (h W + b) on
-    entry, their mean or one-hot sample (``d.sample``) on return. Returns
-    the squared error of those columns against ``data`` (if not NULL)."""
+    """Rows [r0, r1): each of M's groups' columns hold their input (h W + b)
+    on entry, their mean or one-hot sample (``d.sample``) on return; the
+    draw of a group follows its first column in the whole model (M.vis0 on).
+    Returns the squared error of those columns against ``data`` (if not
+    NULL)."""
+    cdef const Py_ssize_t *groups = M.groups
+    cdef Py_ssize_t n_groups = M.n_groups
     cdef Py_ssize_t i, j, g, g0, g1, chosen
     cdef uint64_t rk
     cdef double mx, tot, cum, e, dd, err = 0
@@ -257,7 +261,7 @@ cdef inline double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t 
                 row[j] = <floating> (row[j] / tot)
             if d.sample:
                 u = draw_uniform_halves(row[g0], <uint32_t> rk, <uint32_t> (rk >> 32),
-                                        <uint32_t> g0)
+                                        <uint32_t> (g0 + M.vis0))
                 chosen = g1 - 1
                 cum = 0
                 for j in range(g0, g1 - 1):

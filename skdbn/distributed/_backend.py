@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._transport import Gate, Listener, PeerError, check_authkey, split_address
-from .._state import RBMState, blocks, softmax_groups_array
+from .._state import RBMState, softmax_groups_array, visible_blocks
 
 _ACTIVE = contextvars.ContextVar("skdbn_distributed_backend", default=None)
 
@@ -48,6 +48,8 @@ def _job_params(rbm):
             value = value.item()
         if value is None or isinstance(value, (bool, int, float, str)):
             params[name] = value
+        elif name == "softmax_groups":
+            params[name] = softmax_groups_array(rbm).tolist()
         elif name not in _STATE_PARAMS:
             raise TypeError(f"DistributedFit cannot send {type(rbm).__name__}'s parameter "
                             f"{name}={value!r} to its workers: use a number or a string.")
@@ -127,11 +129,18 @@ def load_job(job, arrays, X):
     return rbm, state, X
 
 
-def data_arrays(X, strategy, rank, n_workers):
+def job_visible_blocks(job, n_workers):
+    """The bounds of the workers' visible blocks for ``job``, as both sides
+    compute them (``skdbn._state.visible_blocks``)."""
+    groups = job["params"].get("softmax_groups") if "params" in job else None
+    return visible_blocks(job["shape"][1], n_workers, groups)
+
+
+def data_arrays(X, job, rank, n_workers):
     """The arrays that carry worker ``rank``'s data: all columns of X or its
     own block; a sparse X as its CSR arrays (data, indices, indptr)."""
-    if strategy != "replicated":
-        vb = blocks(X.shape[1], n_workers)
+    if job["strategy"] != "replicated":
+        vb = job_visible_blocks(job, n_workers)
         X = X[:, vb[rank]:vb[rank + 1]]
     if not sp.issparse(X):
         return [X]
@@ -146,7 +155,7 @@ def data_from_arrays(job, arrays, rank, n_workers):
         return arrays[0]
     n_rows, n_cols = job["shape"]
     if job["strategy"] != "replicated":
-        vb = blocks(n_cols, n_workers)
+        vb = job_visible_blocks(job, n_workers)
         n_cols = vb[rank + 1] - vb[rank]
     X = sp.csr_matrix(tuple(arrays), shape=(n_rows, n_cols))
     X.check_format(full_check=True)
@@ -164,7 +173,7 @@ def data_slice(job, X, rank, n_workers):
     """The columns of X a worker trains on: all, or its own block."""
     if job["strategy"] == "replicated" or job["memmap"] is None:
         return X
-    vb = blocks(X.shape[1], n_workers)
+    vb = job_visible_blocks(job, n_workers)
     return X[:, vb[rank]:vb[rank + 1]]
 
 
@@ -411,11 +420,6 @@ class DistributedFit:
 
     def run_epochs(self, rbm, X, n_epochs):
         """Called by an RBM's epoch loop inside a ``with`` block."""
-        if softmax_groups_array(rbm) is not None:
-            raise ValueError(
-                f"DistributedFit cannot train {type(rbm).__name__} with softmax_groups (a "
-                "group's units may be split between workers): fit it outside the "
-                "`with DistributedFit(...)` block, in a single process.")
         if sp.issparse(X):
             X = sp.csr_matrix(X)  # travels as its CSR arrays, never dense
         self.start()
@@ -607,7 +611,7 @@ class _SocketWorkers:
                 for a in state:
                     conn.send_array(a)
                 if job["memmap"] is None:
-                    for a in data_arrays(X, backend.strategy, rank, n):
+                    for a in data_arrays(X, job, rank, n):
                         conn.send_array(a)
             except socket.timeout:
                 raise TimeoutError(
@@ -634,12 +638,13 @@ class _SocketWorkers:
             # Before any weight is written: the estimator stays as it was.
             rbm._diverged(rbm.n_iter_ + n_epochs - 1)
         rows = chain_rows(rbm, X)
+        groups = softmax_groups_array(rbm)
         dtype = rbm.components_.dtype
         slices = [[self._recv(rank, shape, dtype)
-                   for shape in rbm.state_.block_shapes(rank, n, rows)]
+                   for shape in rbm.state_.block_shapes(rank, n, rows, groups)]
                   for rank in range(n)]
         for rank in range(n):
-            rbm.state_.set_blocks(rank, n, slices[rank])
+            rbm.state_.set_blocks(rank, n, slices[rank], groups)
         commit_epochs(rbm, errors)
         backend.bytes_sent_ = [int(r[1]) for r in results]
         backend.n_minibatches_ = int(results[0][2])

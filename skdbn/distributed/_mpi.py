@@ -15,10 +15,11 @@ import traceback
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .._state import blocks
+from .._state import softmax_groups_array
 from ._backend import (
     chain_rows,
     commit_epochs,
+    job_visible_blocks,
     data_arrays,
     data_from_arrays,
     data_slice,
@@ -96,22 +97,21 @@ class MPIMesh:
         pass
 
 
-def _send_sparse(comm, X, strategy, size):
+def _send_sparse(comm, X, job, size):
     """Root: each rank's data as CSR arrays (see _receive_job); returns the
     root's own."""
-    if strategy == "replicated":
-        arrays = data_arrays(X, strategy, 0, size)
+    if job["strategy"] == "replicated":
+        arrays = data_arrays(X, job, 0, size)
         comm.bcast([(a.size, a.dtype.str) for a in arrays], root=0)
         for a in arrays:
             comm.Bcast(np.ascontiguousarray(a), root=0)
         return X
     for r in range(1, size):
-        arrays = [np.ascontiguousarray(a) for a in data_arrays(X, strategy, r, size)]
+        arrays = [np.ascontiguousarray(a) for a in data_arrays(X, job, r, size)]
         comm.send([(a.size, a.dtype.str) for a in arrays], dest=r)
         for a in arrays:
             comm.Send(a, dest=r)
-    return data_from_arrays({"sparse": True, "shape": list(X.shape), "strategy": strategy},
-                            data_arrays(X, strategy, 0, size), 0, size)
+    return data_from_arrays(job, data_arrays(X, job, 0, size), 0, size)
 
 
 def _bcast_array(comm, a):
@@ -160,7 +160,7 @@ def _receive_job(comm):
         if job["strategy"] == "replicated":
             X = _bcast_array(comm, np.empty(job["shape"], np.dtype(job["dtype"])))
         else:
-            vb = blocks(job["shape"][1], comm.Get_size())
+            vb = job_visible_blocks(job, comm.Get_size())
             r = comm.Get_rank()
             X = np.empty((job["shape"][0], vb[r + 1] - vb[r]), np.dtype(job["dtype"]))
             comm.Recv(X, source=0)
@@ -210,13 +210,13 @@ class MPIWorkers:
                 comm.Bcast(a, root=0)
             X_own = X
             if job["sparse"]:
-                X_own = _send_sparse(comm, X, job["strategy"], size)
+                X_own = _send_sparse(comm, X, job, size)
             elif job["memmap"] is None:
                 if job["strategy"] == "replicated":
                     X_own = np.ascontiguousarray(X)
                     comm.Bcast(X_own, root=0)
                 else:
-                    vb = blocks(X.shape[1], size)
+                    vb = job_visible_blocks(job, size)
                     for r in range(1, size):
                         comm.Send(np.ascontiguousarray(X[:, vb[r]:vb[r + 1]]), dest=r)
                     X_own = np.ascontiguousarray(X[:, vb[0]:vb[1]])
@@ -227,15 +227,15 @@ class MPIWorkers:
                 begin = record_epoch(backend, rbm, recorded, error, size, begin)
             backend.bytes_sent_ = comm.gather(sent, root=0)
             backend.n_minibatches_ = trainer.n_steps
-            rows = chain_rows(rbm, X)
-            rbm.state_.set_blocks(0, size, trainer.blocks())
+            rows, groups = chain_rows(rbm, X), softmax_groups_array(rbm)
+            rbm.state_.set_blocks(0, size, trainer.blocks(), groups)
             for r in range(1, size):
                 slices = []
-                for shape in rbm.state_.block_shapes(r, size, rows):
+                for shape in rbm.state_.block_shapes(r, size, rows, groups):
                     buf = np.empty(shape, rbm.components_.dtype)
                     comm.Recv(buf, source=r)
                     slices.append(buf)
-                rbm.state_.set_blocks(r, size, slices)
+                rbm.state_.set_blocks(r, size, slices, groups)
             commit_epochs(rbm, recorded)
         except BaseException:
             print(f"skdbn MPI coordinator failed:\n{traceback.format_exc()}",

@@ -27,7 +27,8 @@ import scipy.sparse as sp
 
 from .. import _streams
 from .._kernels import UNIT_CODES, _distributed, _inference
-from .._state import CDParams, blocks, hidden_unit_code, momentum_at, train_epochs
+from .._state import (CDParams, blocks, hidden_unit_code, momentum_at, softmax_groups_array,
+                      train_epochs, visible_blocks)
 from .._visible import visible_units
 
 # Message tags of the collectives within a step.
@@ -86,7 +87,8 @@ class Trainer:
         k, K = mesh.rank, mesh.size
         W = state.components
         n_hid, n_vis = W.shape
-        self.hb, self.vb = blocks(n_hid, K), blocks(n_vis, K)
+        groups = softmax_groups_array(rbm)
+        self.hb, self.vb = blocks(n_hid, K), visible_blocks(n_vis, K, groups)
         self.h0, self.h1 = self.hb[k], self.hb[k + 1]
         self.v0, self.v1 = self.vb[k], self.vb[k + 1]
         hs, vs = slice(self.h0, self.h1), slice(self.v0, self.v1)
@@ -97,6 +99,12 @@ class Trainer:
             self.G, self.G_inc = copy(W[hs]), copy(state.components_inc[hs])
         self.b, self.b_inc = copy(state.intercept_visible[vs]), copy(state.visible_inc[vs])
         self.c, self.c_inc = copy(state.intercept_hidden[hs]), copy(state.hidden_inc[hs])
+        # The softmax groups among the own columns (visible_blocks keeps
+        # each group on one worker), numbered from the own first column.
+        self.groups = None
+        if groups is not None:
+            own = groups[(groups[:, 0] >= self.v0) & (groups[:, 1] <= self.v1)]
+            self.groups = np.ascontiguousarray(own - self.v0) if own.size else None
         # The visible unit type, of all columns and of the own ones.
         self.visible = state.visible
         self.sigma_k = copy(state.sigma[vs])
@@ -165,7 +173,8 @@ class Trainer:
         self._gather(hid, full, self.hb, False, _TAG_POS)
         recon = np.empty_like(v_own)
         _inference.visible_given_hidden(full, self.P, self.b, self.sigma_k, recon,
-                                        n_threads=self.n_threads)
+                                        n_threads=self.n_threads, col0=self.v0,
+                                        groups=self.groups)
         return float(np.sum((v_own - recon).astype(np.float64) ** 2))
 
     # -- one minibatch ------------------------------------------------------
@@ -204,7 +213,8 @@ class Trainer:
         rbm = self.rbm
         draw = (key, phase["stream"]) if rbm.sample_visible else None
         _inference.visible_given_hidden(chain, self.P, self.b, self.sigma_k, recon, draw,
-                                        self.n_threads, col0=self.v0, u_space=True)
+                                        self.n_threads, col0=self.v0, u_space=True,
+                                        groups=self.groups)
         error = None
         if phase["measure"]:
             diff = v_own - self.visible_k.from_input(recon)
