@@ -260,9 +260,6 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """``n_epochs`` passes over X, one kernel call per minibatch."""
         backend = active_backend()
         if backend is not None:
-            if self._centering():
-                raise ValueError("DistributedFit does not train with centering=True; "
-                                 "fit this model without DistributedFit.")
             # Inside ``with DistributedFit(...)``: the workers run the epochs.
             backend.run_epochs(self, X, n_epochs)
             return

@@ -136,10 +136,15 @@ class RBMState:
 
     #: The arrays a DistributedFit worker starts from, in the order they travel.
     ARRAYS = ("components", "components_inc", "intercept_visible", "visible_inc",
-              "intercept_hidden", "hidden_inc", "sigma", "chains", "hidden_mean")
+              "intercept_hidden", "hidden_inc", "sigma", "chains", "hidden_mean",
+              "hidden_offsets")
+    #: What travels to a worker: the arrays, then the estimator's visible
+    #: means (the visible offsets of the centred gradient).
+    WIRE = ARRAYS + ("visible_means",)
     #: The arrays a worker owns a block of and sends back.
     BLOCKS = ("components", "components_inc", "intercept_visible", "visible_inc",
-              "intercept_hidden", "hidden_inc", "chains", "sigma", "hidden_mean")
+              "intercept_hidden", "hidden_inc", "chains", "sigma", "hidden_mean",
+              "hidden_offsets")
 
     def __init__(self, components, intercept_visible, intercept_hidden, sigma, chains, seed,
                  *, components_inc=None, visible_inc=None, hidden_inc=None, hidden_mean=None,
@@ -318,14 +323,26 @@ class RBMState:
         return _streams.inference_key(self.seed, call)
 
     # -- DistributedFit ------------------------------------------------------
-    def wire_arrays(self):
-        """The arrays a worker starts from, in the order of :attr:`ARRAYS`."""
-        return [getattr(self, name) for name in self.ARRAYS]
+    def wire_arrays(self, visible_means):
+        """The arrays a worker starts from, in the order of :attr:`WIRE`
+        (hidden offsets not in use travel empty)."""
+        arrays = [getattr(self, name) for name in self.ARRAYS]
+        if self.hidden_offsets is None:
+            arrays[-1] = np.zeros(0, self.dtype)
+        return arrays + [np.asarray(visible_means, dtype=np.float64)]
 
     @classmethod
     def from_wire(cls, arrays, seed):
-        """The state a worker rebuilds from :meth:`wire_arrays` and the seed."""
-        return cls(**dict(zip(cls.ARRAYS, arrays)), seed=seed)
+        """The state a worker rebuilds from :meth:`wire_arrays` and the seed,
+        and the visible means."""
+        named = dict(zip(cls.WIRE, arrays))
+        visible_means = named.pop("visible_means")
+        if not named["hidden_offsets"].size:
+            named["hidden_offsets"] = None
+        return cls(**named, seed=seed), visible_means
+
+    def _offsets_shape(self):
+        return (0,) if self.hidden_offsets is None else self.hidden_offsets.shape
 
     def _bounds(self, rank, n_workers, groups):
         n_hid, n_vis = self.components.shape
@@ -339,13 +356,13 @@ class RBMState:
         vs, hs = self._bounds(rank, n_workers, groups)
         nv, nh = vs.stop - vs.start, hs.stop - hs.start
         return [(n_hid, nv), (n_hid, nv), (nv,), (nv,), (nh,), (nh,), (chain_rows, n_hid),
-                self.sigma[vs].shape, self.hidden_mean.shape]
+                self.sigma[vs].shape, self.hidden_mean.shape, self._offsets_shape()]
 
     def set_blocks(self, rank, n_workers, parts, groups=None):
         """Write worker ``rank``'s blocks (in the order of :attr:`BLOCKS`): the
         visible columns of the weights, its visible and hidden biases and
-        sigma; the chains and the sparsity's running means, which every
-        worker holds whole, from worker 0."""
+        sigma; the chains, the sparsity's running means and the hidden
+        offsets, which every worker holds whole, from worker 0."""
         vs, hs = self._bounds(rank, n_workers, groups)
         parts = dict(zip(self.BLOCKS, parts))
         self.components[:, vs] = parts["components"]
@@ -358,6 +375,8 @@ class RBMState:
         if rank == 0:
             self.chains = parts["chains"]
             self.hidden_mean = parts["hidden_mean"]
+            if self.hidden_offsets is not None:
+                self.hidden_offsets = parts["hidden_offsets"]
 
 
 def train_epochs(X, n_epochs, *, seed, first_epoch, batch_size, begin_epoch, step, end_epoch):

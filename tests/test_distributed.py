@@ -275,6 +275,25 @@ def test_visible_blocks_keep_softmax_groups_whole():
         assert not any(start < b < stop for start, stop in groups for b in bounds)
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("persistent", [False, True])
+def test_centred_gradient_agrees_within_rounding(backend, strategy, persistent):
+    X = binary_data(seed=5)
+    params = dict(n_components=20, n_iter=3, batch_size=40, learning_rate=0.1,
+                  persistent=persistent, centering=True, momentum=0.5, random_state=0,
+                  n_jobs=1)
+    single = BernoulliRBM(**params).fit(X)
+    backend.strategy = strategy
+    distributed = BernoulliRBM(**params).fit(X)
+    assert_same_model(distributed, single, rtol=1e-8, atol=1e-10)
+    assert_allclose(distributed.state_.hidden_offsets, single.state_.hidden_offsets,
+                    rtol=1e-10)
+    # The offsets moved, and a plain fit differs: the test can fail.
+    assert np.ptp(single.state_.hidden_offsets) > 1e-3
+    plain = BernoulliRBM(**(params | dict(centering=False))).fit(X)
+    assert not np.allclose(plain.components_, single.components_)
+
+
 def test_unknown_strategy_is_refused(backend):
     X = binary_data(n=60, d=8)
     with pytest.raises(ValueError, match="strategy"):

@@ -496,26 +496,6 @@ def test_n_threads_is_deprecated_for_n_jobs():
         DistributedFit(n_threads=0).start()
 
 
-def test_sparsity_under_distributed_fit_is_refused_as_documented(monkeypatch):
-    X = binary_data()
-    rbm = BernoulliRBM(n_components=4, sparsity_cost=0.1)
-    coordinator = _Coordinator(n=1)
-    try:
-        coordinator.add_worker()
-        assert "ok" in coordinator.join()
-        with coordinator.backend:
-            with pytest.raises(ValueError, match="outside the `with DistributedFit"):
-                rbm.fit(X)
-    finally:
-        coordinator.close()
-    monkeypatch.setattr(subprocess, "Popen", None)  # no worker is started
-    with pytest.raises(ValueError, match="single process"):
-        DistributedFit(n_workers=2).fit(rbm, X)
-    with open(os.path.join(os.path.dirname(__file__), "..", "doc", "distributed.rst")) as f:
-        doc = " ".join(f.read().split())
-    assert "are refused with a ValueError" in doc
-
-
 # -- the worker's command line ---------------------------------------------------
 @pytest.mark.parametrize("connect, key, match", [
     ("no-port-here", KEY.hex(), "--connect: expected HOST:PORT"),

@@ -121,7 +121,7 @@ def load_job(job, arrays, X):
     cls = {"BernoulliRBM": BernoulliRBM, "GaussianBernoulliRBM": GaussianBernoulliRBM}
     rbm = cls[job["cls"]](**job["params"])
     rbm.n_iter_ = job["n_iter"]
-    state = RBMState.from_wire(arrays, job["seed"])
+    state, rbm.visible_means_ = RBMState.from_wire(arrays, job["seed"])
     if job["memmap"] is not None:
         filename, dtype, shape, offset = job["memmap"]
         X = np.memmap(filename, dtype=np.dtype(dtype), mode="r", offset=offset,
@@ -602,7 +602,7 @@ class _SocketWorkers:
     def run(self, backend, rbm, X, n_epochs):
         n = len(self.conns)
         job = job_header(backend, rbm, X, n_epochs)
-        state = rbm.state_.wire_arrays()
+        state = rbm.state_.wire_arrays(rbm.visible_means_)
 
         def send_job(rank):
             conn = self.conns[rank]

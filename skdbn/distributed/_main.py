@@ -42,7 +42,7 @@ def _watch_parent(pid):
 
 
 def _run_job(conn, mesh, job):
-    arrays = [conn.recv_array() for _ in RBMState.ARRAYS]
+    arrays = [conn.recv_array() for _ in RBMState.WIRE]
     X = None
     if job["memmap"] is None:
         X = data_from_arrays(job, [conn.recv_array() for _ in range(3 if job.get("sparse") else 1)],

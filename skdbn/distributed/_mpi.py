@@ -202,7 +202,7 @@ class MPIWorkers:
     def run(self, backend, rbm, X, n_epochs):
         comm, size = self.comm, self.comm.Get_size()
         job = job_header(backend, rbm, X, n_epochs)
-        state = [np.ascontiguousarray(a) for a in rbm.state_.wire_arrays()]
+        state = [np.ascontiguousarray(a) for a in rbm.state_.wire_arrays(rbm.visible_means_)]
         try:
             comm.bcast(job, root=0)
             comm.bcast([(a.shape, a.dtype.str) for a in state], root=0)

@@ -24,15 +24,16 @@ products (an exchange of floats), and each weight lives once.
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import blas as _scipy_blas
 
 from .. import _streams
 from .._kernels import UNIT_CODES, _distributed, _inference
-from .._state import (CDParams, blocks, hidden_unit_code, momentum_at, softmax_groups_array,
+from .._state import (_OFFSET_RATE, CDParams, blocks, hidden_unit_code, momentum_at, softmax_groups_array,
                       train_epochs, visible_blocks)
 from .._visible import visible_units
 
 # Message tags of the collectives within a step.
-_TAG_POS, _TAG_NEG, _TAG_VIS, _TAG_SUM, _TAG_SYNC, _TAG_SIGMA = 1, 2, 3, 4, 5, 6
+_TAG_POS, _TAG_NEG, _TAG_VIS, _TAG_SUM, _TAG_SYNC, _TAG_SIGMA, _TAG_CENTRE = range(1, 8)
 
 
 def dense_rows(batch, dtype):
@@ -120,6 +121,14 @@ class Trainer:
         self.phases = _distributed.chain_phases(self.options)
         self.learn_sigma = params.learn_sigma
         self.hidden_mean = np.array(state.hidden_mean, copy=True)
+        # The centred gradient: visible offsets (the data's means) and the
+        # hidden offsets of all units, which every worker moves alike.
+        self.centering = params.centering
+        self.offsets = np.zeros(0, W.dtype)
+        if self.centering:
+            self.mu = np.asarray(rbm.visible_means_, dtype=W.dtype)
+            self.offsets = (np.full(n_hid, 0.5, W.dtype) if state.hidden_offsets is None
+                            else np.array(state.hidden_offsets, copy=True))
 
     # -- collectives on column blocks -------------------------------------
     def _gather(self, own, full, bounds, binary, tag):
@@ -237,6 +246,7 @@ class Trainer:
         rbm = self.rbm
         m, dtype = v.shape[0], v.dtype
         n_hid = self.P.shape[0]
+        before = self._centring_terms() if self.centering else None
         n_own_h = self.h1 - self.h0
         u0, v_own, u0_own = self._u_space(v)
         # Hidden states driving the negative phase: the persistent fantasy
@@ -271,6 +281,8 @@ class Trainer:
                                           rbm.sparsity_target, rbm.sparsity_cost)
             hid_own[:m] = hid_full[:m, self.h0:self.h1]
         self._update(hid_own, hid_full, vis_own, vis_full, m, momentum)
+        if before is not None:
+            self._centre(before, hid_full[:m])
         self.since_sync += m
         self.n_steps += 1
         if self.strategy == "replicated" and self.since_sync >= self.sync_every:
@@ -307,6 +319,45 @@ class Trainer:
             if self.strategy == "replicated":
                 self._gather(self.sigma_k[None], self.state.sigma[None], self.vb, False,
                              _TAG_SIGMA)
+
+    def _offsets_input(self):
+        """The visible offsets as the one row of visibles that
+        :meth:`_hidden_input` multiplies (all columns or the own ones)."""
+        mu = self.mu if self.strategy == "replicated" else self.mu[self.v0:self.v1]
+        return np.ascontiguousarray(mu[None])
+
+    def _centring_terms(self):
+        """What the centred update needs from before the plain one: the own
+        biases, (W mu) of the own hidden units and (lambda W) of the own
+        visible columns."""
+        w_mu = np.empty((1, self.h1 - self.h0), self.P.dtype)
+        self._hidden_input(self._offsets_input(), w_mu, _TAG_SUM)
+        return self.b.copy(), self.c.copy(), w_mu[0], self.offsets @ self.P
+
+    def _centre(self, before, positive):
+        """The centred gradient (``RBMState._centred_step``) on the blocks:
+        W -= dc mu^T + lambda db^T, the biases absorb the offsets' share, and
+        lambda follows the mean ``positive`` statistics of all hidden units."""
+        b0, c0, w_mu, lam_w = before
+        db, dc_own = self.b - b0, self.c - c0
+        dc = np.empty((1, self.P.shape[0]), self.P.dtype)
+        self._gather(dc_own[None], dc, self.hb, False, _TAG_CENTRE)
+        ger = _scipy_blas.sger if self.P.dtype == np.float32 else _scipy_blas.dger
+        mu_own, lam = self.mu[self.v0:self.v1], self.offsets
+        if self.P.shape[1]:
+            ger(-1.0, mu_own, dc[0], a=self.P.T, overwrite_a=True)
+            ger(-1.0, db, lam, a=self.P.T, overwrite_a=True)
+        if self.strategy == "replicated":
+            db_all = np.empty((1, self.vb[-1]), self.P.dtype)
+            self._gather(db[None], db_all, self.vb, False, _TAG_CENTRE)
+            if self.G.shape[0]:
+                ger(-1.0, self.mu, dc_own, a=self.G.T, overwrite_a=True)
+                ger(-1.0, db_all[0], lam[self.h0:self.h1], a=self.G.T, overwrite_a=True)
+        self.b -= lam @ self.P - lam_w
+        w_mu_new = np.empty((1, self.h1 - self.h0), self.P.dtype)
+        self._hidden_input(self._offsets_input(), w_mu_new, _TAG_SUM)
+        self.c -= w_mu_new[0] - w_mu
+        lam += _OFFSET_RATE * (positive.mean(axis=0) - lam)
 
     def synchronise(self):
         """Copy the canonical (purple) weights over the green copies (§4.2)."""
@@ -366,4 +417,4 @@ class Trainer:
     def blocks(self):
         """This worker's canonical blocks, in the order of ``RBMState.BLOCKS``."""
         return [self.P, self.P_inc, self.b, self.b_inc, self.c, self.c_inc, self.chain,
-                self.sigma_k, self.hidden_mean]
+                self.sigma_k, self.hidden_mean, self.offsets]
