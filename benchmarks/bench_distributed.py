@@ -17,12 +17,11 @@ epoch of a small problem with the report's shape scaled down (800 visibles,
 §4.4.1 formula. Binary visibles use sampled statistics (everything travels
 as bits); Gaussian visibles send their float activities.
 
-Part 3, one CD step, two ways. A worker runs the CD-k chain phase by phase
-in Python (``distributed/_worker.py``), because its exchanges come between
-the phases; one process runs it as one fused kernel call (``cd_step``: one
-OpenMP team for all phases). Running both through one chain with the
-exchanges as hooks would put the single process on the phase-by-phase path
-(or the worker's exchanges inside the kernel's thread team). Printed: the
+Part 3, one CD step, two ways. Both run the phases of one definition of the
+chain (``skdbn/_kernels/_chain.pxd``): a worker calls them one by one from
+Python (``distributed/_worker.py``), because its exchanges come between
+them; one process runs them in one fused kernel call (``cd_step``: one
+OpenMP team for all phases). Printed: the
 time per minibatch of the fused step and of the worker's step on a mesh of
 one worker (every exchange a no-op, the partitioned strategy, so no weight
 is updated twice), CD-1 with sampled statistics, float32, 1 and 2 threads,
@@ -141,7 +140,8 @@ def step_cost(shapes, n_batches, repeats):
             params = CDParams.of(rbm)
             buffers = state.buffers(m, params)
             # The worker keeps its chains by example: its own copy of the state.
-            copy = RBMState.from_wire([a.copy() for a in state.wire_arrays()], state.seed)
+            copy, _ = RBMState.from_wire(
+                [a.copy() for a in state.wire_arrays(rbm.visible_means_)], state.seed)
             trainer = Trainer(_OneWorker(), rbm, copy, X, "partitioned", 10**9, n_jobs)
 
             def fused():
