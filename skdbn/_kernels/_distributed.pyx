@@ -11,8 +11,9 @@ import numpy as np
 from skdbn._kernels._blas cimport gemm
 from skdbn._kernels._chain cimport DOWN, UP_DATA, Phase, chain_phase, n_phases
 from skdbn._kernels._blocks cimport hidden_block
-from skdbn._kernels._model cimport (Draw, Model, Rule, Stats, StepOptions, hidden_draw,
-                                    visible_unit_of)
+from skdbn._kernels._csr cimport add_column_sums, columns_of
+from skdbn._kernels._model cimport (Columns, Draw, Model, Rule, Stats, StepOptions,
+                                    hidden_draw, visible_unit_of)
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._phases cimport (LANES, lanes_total, sigma_statistics, signed_column_sums,
                                      sparsity_step, update_bias, update_sigma,
@@ -90,9 +91,13 @@ def input_product(const floating[:, ::1] U, const floating[:, ::1] W,
 def apply_gradient(floating[:, ::1] W, floating[:, ::1] W_inc,
                    const floating[:, ::1] hid, const floating[:, ::1] vis,
                    Py_ssize_t m, StepOptions options, floating[:, ::1] grad=None,
-                   double[:, ::1] wg=None):
+                   double[:, ::1] wg=None, pos=None):
     """The fused step's weight update from the stacked statistics ``hid[:2m]``
     (negative half negated) and ``vis[:2m]``, for any block of W.
+
+    ``pos``: the data (the first m rows of the visibles) as Columns
+    (``skdbn._csr.columns``) instead of ``vis[:m]``, whose products are then
+    sparse (``_csr.scatter_gradient``); not with ``grad``.
 
     ``options``: the fields of ``StepOptions``; ``learning_rate``,
     ``momentum``, ``weight_decay`` and ``n_threads`` are read. With ``grad``
@@ -107,6 +112,8 @@ def apply_gradient(floating[:, ::1] W, floating[:, ::1] W_inc,
     cdef Stats stats
     cdef floating *G = NULL
     cdef double *wgp = NULL
+    cdef Columns X0
+    cdef const floating[:, ::1] by_unit
     if hid.shape[1] != n_hid or vis.shape[1] != n_vis or hid.shape[0] < 2 * m \
             or vis.shape[0] < 2 * m or W_inc.shape[0] != n_hid or W_inc.shape[1] != n_vis:
         raise ValueError("apply_gradient: W, hid and vis have inconsistent shapes")
@@ -127,6 +134,14 @@ def apply_gradient(floating[:, ::1] W, floating[:, ::1] W_inc,
     stats.pos, stats.neg, stats.both = NULL, NULL, NULL
     stats.hid, stats.ldh, stats.by_unit, stats.vis, stats.m2 = &hid[0, 0], n_hid, False, \
         &vis[0, 0], 2 * m
+    if pos is not None:
+        if G != NULL:
+            raise ValueError("apply_gradient: a learned sigma needs dense data")
+        X0 = columns_of(pos, m, n_vis, &W[0, 0])
+        stats.pos = &X0
+        # The sparse products read the statistics unit by unit.
+        by_unit = np.ascontiguousarray(np.asarray(hid[:2 * m]).T)
+        stats.hid, stats.ldh, stats.by_unit = &by_unit[0, 0], 2 * m, True
     with nogil:
         for t in prange(n_threads, num_threads=n_threads, schedule='static', chunksize=1):
             lo = bound(n_hid, n_threads, t)
@@ -169,9 +184,11 @@ def apply_sigma_gradient(floating[::1] sigma, const double[::1] s_data,
 def apply_bias_gradient(floating[::1] b, floating[::1] b_inc,
                         const floating[:, ::1] stacked, Py_ssize_t m,
                         bint negate_second_half, const floating[::1] sigma,
-                        double learning_rate, double momentum):
+                        double learning_rate, double momentum, pos=None):
     """The fused step's bias update: b_inc = momentum b_inc + lr/m * sum of
-    the signed rows of ``stacked[:2m]`` (divided by sigma for Gaussian units)."""
+    the signed rows of ``stacked[:2m]`` (divided by sigma for Gaussian units).
+    ``pos``: the first m rows as Columns instead (visible biases only)."""
+    cdef Columns X0
     cdef Py_ssize_t n = b.shape[0], i, j, k, n_full = 2 * m - (2 * m) % LANES
     cdef double[::1] g = np.zeros(n)
     cdef double[:, ::1] lanes = np.zeros((n, LANES))
@@ -182,8 +199,17 @@ def apply_bias_gradient(floating[::1] b, floating[::1] b_inc,
         raise ValueError("apply_bias_gradient: b and stacked have inconsistent shapes")
     if n == 0:
         return
+    if pos is not None:
+        if not negate_second_half:
+            raise ValueError("apply_bias_gradient: sparse rows are visibles")
+        X0 = columns_of(pos, m, n, &b[0])
     with nogil:
-        if negate_second_half:
+        if pos is not None:
+            add_column_sums(&X0, <const floating *> X0.val, 1, 0, n, &g[0])
+            for i in range(m, 2 * m):
+                for j in range(n):
+                    g[j] -= stacked[i, j]
+        elif negate_second_half:
             signed_column_sums(&stacked[0, 0], n, m, 0, n, &g[0])
         else:
             # The hidden units' sums of the fused step (row_sums), lane by lane.

@@ -2,12 +2,14 @@
 
 The visible units are split into K contiguous blocks and so are the hidden
 units; worker k owns visible block V_k and hidden block H_k, with their
-biases. Per minibatch and Gibbs step it computes only its blocks of
-activities and all-gathers them (binary activities as bits). Every product,
-element-wise step and update rule is the single-process kernel's
-(the phases of ``skdbn._kernels``, through ``_distributed`` and
-``_inference``), applied to slices; the random numbers follow the
-global unit index, so the workers draw exactly what one process would.
+biases. It runs the phases of the single-process step in its order
+(``_distributed.chain_phases``: one definition of the CD-k / PCD chain) and
+between them all-gathers its blocks of activities (binary ones as bits).
+Every product, element-wise step and update rule is the single-process
+kernel's (the phases of ``skdbn._kernels``, through ``_distributed`` and
+``_inference``), applied to slices; the random numbers follow the global
+unit index, so the workers draw exactly what one process would. Sparse
+minibatches stay sparse: their products are the kernels' sparse ones.
 
 ``"replicated"`` (§4.2): every worker has the whole minibatch and two slices
 of W: the rows of its hidden units (``G``, the "green" weights) and the
@@ -28,6 +30,7 @@ from scipy.linalg import blas as _scipy_blas
 
 from .. import _streams
 from .._kernels import UNIT_CODES, _distributed, _inference
+from .._csr import columns
 from .._state import (_OFFSET_RATE, CDParams, blocks, hidden_unit_code, momentum_at, softmax_groups_array,
                       train_epochs, visible_blocks)
 from .._visible import visible_units
@@ -36,13 +39,28 @@ from .._visible import visible_units
 _TAG_POS, _TAG_NEG, _TAG_VIS, _TAG_SUM, _TAG_SYNC, _TAG_SIGMA, _TAG_CENTRE = range(1, 8)
 
 
-def dense_rows(batch, dtype):
-    """A minibatch as a C-contiguous array: the workers' phases are dense,
-    so a sparse X (it travels and is kept as CSR) is densified one minibatch
-    at a time."""
+def minibatch(batch, dtype, keep_sparse):
+    """A minibatch as the step takes it: CSR rows stay sparse (their
+    products are sparse, as in the fused step) unless ``keep_sparse`` is
+    false (a learned sigma needs the dense statistics); dense rows become a
+    C-contiguous array of the model's dtype."""
     if sp.issparse(batch):
+        if keep_sparse:
+            return sp.csr_matrix(batch)
         batch = batch.toarray()
     return np.ascontiguousarray(batch, dtype=dtype)
+
+
+def squared_error(v, recon):
+    """sum((v - recon)^2) in float64, for dense or CSR v: the sum of recon^2
+    plus, at each nonzero x, (x - r)^2 - r^2."""
+    recon = recon.astype(np.float64)
+    if not sp.issparse(v):
+        return float(np.sum((v - recon) ** 2))
+    coo = v.tocoo()
+    r = recon[coo.row, coo.col]
+    x = coo.data.astype(np.float64)
+    return float(np.sum(recon**2) + np.sum((x - r) ** 2 - r**2))
 
 
 def pack(a, binary):
@@ -144,10 +162,10 @@ class Trainer:
         """Total input of the own hidden units, u being all visible columns
         (replicated) or the own ones (partitioned)."""
         if self.strategy == "replicated":
-            _distributed.input_product(u, self.G, out, self.n_threads)
+            self._product(u, self.G, out)
             return
-        partial = np.empty((u.shape[0], self.P.shape[0]), u.dtype)
-        _distributed.input_product(u, self.P, partial, self.n_threads)
+        partial = np.empty((out.shape[0], self.P.shape[0]), out.dtype)
+        self._product(u, self.P, partial)
         k = self.mesh.rank
         outgoing = {p: np.ascontiguousarray(partial[:, self.hb[p]:self.hb[p + 1]]).view(np.uint8)
                     for p in range(self.mesh.size) if p != k}
@@ -158,12 +176,28 @@ class Trainer:
             if p == k:
                 out += partial[:, self.h0:self.h1]
             else:
-                out += received[p].view(u.dtype).reshape(out.shape)
+                out += received[p].view(out.dtype).reshape(out.shape)
                 self.mesh.release(p, received[p])
+
+    def _product(self, u, W, out):
+        """out = u @ W.T, for u dense or Columns."""
+        if isinstance(u, tuple):
+            _inference.sparse_input(u, W, out, self.n_threads)
+        else:
+            _distributed.input_product(u, W, out, self.n_threads)
 
     def _u_space(self, v):
         """(u = v / sigma of the columns this worker multiplies, the own
-        columns of v, the own columns of u)."""
+        columns of v, the own columns of u); u as Columns (``_csr.columns``)
+        for sparse rows."""
+        dtype = self.P.dtype
+        if sp.issparse(v):
+            if self.strategy == "replicated":
+                v_own = v[:, self.v0:self.v1]
+                return (columns(v, dtype, self.visible), v_own,
+                        columns(v_own, dtype, self.visible_k))
+            u = columns(v, dtype, self.visible_k)
+            return u, v, u
         if self.strategy == "replicated":
             u = np.ascontiguousarray(self.visible.to_input(v))
             return u, v[:, self.v0:self.v1], np.ascontiguousarray(u[:, self.v0:self.v1])
@@ -174,17 +208,17 @@ class Trainer:
         """Squared error, over the own visible columns, of the mean-field
         reconstruction of ``v``: the progress measure of single-process PCD."""
         u, v_own, _ = self._u_space(v)
-        m = v.shape[0]
-        hid = np.empty((m, self.h1 - self.h0), v.dtype)
+        m, dtype = v.shape[0], self.P.dtype
+        hid = np.empty((m, self.h1 - self.h0), dtype)
         self._hidden_input(u, hid, _TAG_SUM)
         _distributed.hidden_from_input(hid, self.c, hidden_unit=hidden_unit_code(self.rbm))
-        full = np.empty((m, self.P.shape[0]), v.dtype)
+        full = np.empty((m, self.P.shape[0]), dtype)
         self._gather(hid, full, self.hb, False, _TAG_POS)
-        recon = np.empty_like(v_own)
+        recon = np.empty((m, self.v1 - self.v0), dtype)
         _inference.visible_given_hidden(full, self.P, self.b, self.sigma_k, recon,
                                         n_threads=self.n_threads, col0=self.v0,
                                         groups=self.groups)
-        return float(np.sum((v_own - recon).astype(np.float64) ** 2))
+        return squared_error(v_own, recon)
 
     # -- one minibatch ------------------------------------------------------
     def _up(self, phase, u, act, stats, chain, key, tag):
@@ -226,8 +260,7 @@ class Trainer:
                                         groups=self.groups)
         error = None
         if phase["measure"]:
-            diff = v_own - self.visible_k.from_input(recon)
-            error = float(np.sum(diff.astype(np.float64) ** 2))
+            error = squared_error(v_own, self.visible_k.from_input(recon))
         if full is not None:
             binary = self.visible.binary and rbm.sample_visible
             self._gather(recon, full, self.vb, binary, _TAG_VIS)
@@ -244,7 +277,7 @@ class Trainer:
         and, replicated, all-gathers them.
         """
         rbm = self.rbm
-        m, dtype = v.shape[0], v.dtype
+        m, dtype = v.shape[0], self.P.dtype
         n_hid = self.P.shape[0]
         before = self._centring_terms() if self.centering else None
         n_own_h = self.h1 - self.h0
@@ -259,9 +292,12 @@ class Trainer:
         vis_full = (np.empty((2 * m, self.vb[-1]), dtype) if self.strategy == "replicated"
                     else None)
         vis_own = np.empty((2 * m, self.v1 - self.v0), dtype)
-        vis_own[:m] = u0_own
-        if vis_full is not None:
-            vis_full[:m] = u0
+        # Sparse data stay Columns (``data``): the updates read them there.
+        data = (u0, u0_own) if sp.issparse(v) else None
+        if data is None:
+            vis_own[:m] = u0_own
+            if vis_full is not None:
+                vis_full[:m] = u0
         u1 = vis_full[m:] if vis_full is not None else vis_own[m:]
         error = 0.0
         for phase in self.phases:
@@ -280,7 +316,7 @@ class Trainer:
             _distributed.sparsity_penalty(hid_full[:m], self.hidden_mean,
                                           rbm.sparsity_target, rbm.sparsity_cost)
             hid_own[:m] = hid_full[:m, self.h0:self.h1]
-        self._update(hid_own, hid_full, vis_own, vis_full, m, momentum)
+        self._update(hid_own, hid_full, vis_own, vis_full, m, momentum, data)
         if before is not None:
             self._centre(before, hid_full[:m])
         self.since_sync += m
@@ -289,9 +325,12 @@ class Trainer:
             self.synchronise()
         return error
 
-    def _update(self, hid_own, hid_full, vis_own, vis_full, m, momentum):
+    def _update(self, hid_own, hid_full, vis_own, vis_full, m, momentum, data=None):
         """The fused step's updates: purple (and green) weights, own biases
-        and, when learned, own sigma (all-gathered when replicated)."""
+        and, when learned, own sigma (all-gathered when replicated).
+        ``data``: (all columns, own columns) of a sparse minibatch as
+        Columns, which stand for the first m rows of ``vis_full``, ``vis_own``."""
+        u0, u0_own = (None, None) if data is None else data
         rbm, n_threads, dtype = self.rbm, self.n_threads, vis_own.dtype
         options = dict(self.options, momentum=momentum)
         sigma_parts = ()
@@ -302,18 +341,18 @@ class Trainer:
             wg = np.zeros((n_threads, vis_own.shape[1]))
             sigma_parts = (np.empty_like(self.P), wg)
         _distributed.apply_gradient(self.P, self.P_inc, hid_full, vis_own, m, options,
-                                    *sigma_parts)
+                                    *sigma_parts, pos=u0_own)
         if self.strategy == "replicated":
             # The green copy follows the purple rule (its sigma terms unused).
             green_parts = (np.empty_like(self.G), np.zeros((n_threads, self.G.shape[1]))) \
                 if self.learn_sigma else ()
             _distributed.apply_gradient(self.G, self.G_inc, hid_own, vis_full, m, options,
-                                        *green_parts)
+                                        *green_parts, pos=u0)
         lr = rbm.learning_rate
         _distributed.apply_bias_gradient(self.c, self.c_inc, hid_own, m, False,
                                          np.zeros(0, dtype), lr, momentum)
         _distributed.apply_bias_gradient(self.b, self.b_inc, vis_own, m, True, self.sigma_k,
-                                         lr, momentum)
+                                         lr, momentum, pos=u0_own)
         if self.learn_sigma:
             _distributed.apply_sigma_gradient(self.sigma_k, s_data, wg, m, options)
             if self.strategy == "replicated":
@@ -397,13 +436,13 @@ class Trainer:
             return momentum
 
         def step(batch, epoch, index, momentum):
-            v = dense_rows(batch, dtype)
+            v = minibatch(batch, dtype, not self.learn_sigma)
             return self.step(v, _streams.minibatch_key(state.seed, epoch, index), momentum)
 
         def end_epoch(epoch, sq_error, last):
             rbm.n_iter_ += 1
             if rbm.persistent:
-                v = dense_rows(last, dtype)
+                v = minibatch(last, dtype, True)
                 report(epoch, self.reconstruction_error(v), v.shape[0])
             else:
                 report(epoch, sq_error, n_samples)
