@@ -38,7 +38,7 @@ from _timing import best_time
 from skdbn import BernoulliRBM, DistributedFit, GaussianBernoulliRBM
 from skdbn._state import CDParams, RBMState
 from skdbn._streams import minibatch_key
-from skdbn.distributed._worker import Trainer
+from skdbn.distributed._worker import LoneMesh, Trainer
 from skdbn.utils._threads import single_threaded_blas
 
 
@@ -108,21 +108,6 @@ def communication(quick):
               f"{cells[4]:13.2f} {cells[5]:8.2f}")
 
 
-class _OneWorker:
-    """The mesh of a lone worker: every exchange is a no-op."""
-
-    rank, size, bytes_sent = 0, 1, 0
-
-    def allgather(self, buf, tag):
-        return {}
-
-    def exchange(self, outgoing, tag):
-        return {}
-
-    def release(self, peer, buf):
-        pass
-
-
 def step_cost(shapes, n_batches, repeats):
     print("\nOne CD-1 step (sampled statistics, float32): the fused single-process kernel "
           f"against the worker's phase-by-phase step on one worker; ms per minibatch, "
@@ -142,7 +127,7 @@ def step_cost(shapes, n_batches, repeats):
             # The worker keeps its chains by example: its own copy of the state.
             copy, _ = RBMState.from_wire(
                 [a.copy() for a in state.wire_arrays(rbm.visible_means_)], state.seed)
-            trainer = Trainer(_OneWorker(), rbm, copy, X, "partitioned", 10**9, n_jobs)
+            trainer = Trainer(LoneMesh(), rbm, copy, X, "partitioned", 10**9, n_jobs)
 
             def fused():
                 for i, batch in enumerate(batches):

@@ -139,21 +139,6 @@ def test_sparse_data_travel_sparse_and_give_the_same_model(backend, strategy, mo
         assert_same_model(distributed, single, rtol=1e-5, atol=1e-7)
 
 
-class _LoneMesh:
-    """The mesh of a worker alone: every exchange is a no-op."""
-
-    rank, size, bytes_sent = 0, 1, 0
-
-    def allgather(self, buf, tag):
-        return {}
-
-    def exchange(self, outgoing, tag):
-        return {}
-
-    def release(self, peer, buf):
-        pass
-
-
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("persistent", [False, True])
 def test_worker_keeps_sparse_minibatches_sparse(strategy, persistent, monkeypatch):
@@ -161,7 +146,7 @@ def test_worker_keeps_sparse_minibatches_sparse(strategy, persistent, monkeypatc
     # minibatch) and give the dense minibatch's updates within rounding.
     from skdbn._state import RBMState
     from skdbn._streams import minibatch_key
-    from skdbn.distributed._worker import Trainer
+    from skdbn.distributed._worker import LoneMesh, Trainer
 
     X = binary_data(dtype=np.float32)
     rbm = BernoulliRBM(n_components=12, n_iter=1, batch_size=40, persistent=persistent,
@@ -170,7 +155,7 @@ def test_worker_keeps_sparse_minibatches_sparse(strategy, persistent, monkeypatc
     def trainer():
         arrays = [a.copy() for a in rbm.state_.wire_arrays(rbm.visible_means_)]
         state, _ = RBMState.from_wire(arrays, rbm.state_.seed)
-        return Trainer(_LoneMesh(), rbm, state, X, strategy, 10**9, 1)
+        return Trainer(LoneMesh(), rbm, state, X, strategy, 10**9, 1)
 
     dense, sparse = trainer(), trainer()
 

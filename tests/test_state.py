@@ -88,25 +88,39 @@ def test_failed_partial_fit_restores_the_state_in_place():
 def test_blocks_of_the_workers_assemble_the_whole_state(n_workers):
     rbm, _ = fitted(GaussianBernoulliRBM, n_components=7)
     state = rbm.state_
+    state.hidden_offsets = np.linspace(0.2, 0.8, 7).astype(state.dtype)
     whole = {k: v.copy() for k, v in state.arrays().items()}
-    copy = RBMState.from_wire([a.copy() for a in state.wire_arrays()], state.seed)
+    copy, means = RBMState.from_wire([a.copy() for a in state.wire_arrays(rbm.visible_means_)],
+                                     state.seed)
+    assert_array_equal(means, rbm.visible_means_)
     for name in RBMState.ARRAYS:
         assert_array_equal(getattr(copy, name), getattr(state, name))
     # Scramble the copy, then write every worker's blocks back into it.
     for name in ("components", "components_inc", "intercept_visible", "visible_inc",
-                 "intercept_hidden", "hidden_inc"):
+                 "intercept_hidden", "hidden_inc", "sigma", "hidden_mean", "hidden_offsets"):
         getattr(copy, name)[...] = -1
     hb, vb = blocks(7, n_workers), blocks(8, n_workers)
     for rank in range(n_workers):
         vs, hs = slice(vb[rank], vb[rank + 1]), slice(hb[rank], hb[rank + 1])
         parts = [state.components[:, vs], state.components_inc[:, vs],
                  state.intercept_visible[vs], state.visible_inc[vs],
-                 state.intercept_hidden[hs], state.hidden_inc[hs], state.chains]
+                 state.intercept_hidden[hs], state.hidden_inc[hs], state.chains,
+                 state.sigma[vs], state.hidden_mean, state.hidden_offsets]
         shapes = copy.block_shapes(rank, n_workers, state.chains.shape[0])
         assert [p.shape for p in parts] == [tuple(s) for s in shapes]
         copy.set_blocks(rank, n_workers, parts)
     for name in RBMState.BLOCKS:
         assert_array_equal(getattr(copy, name), whole[name], err_msg=name)
+
+
+def test_unused_hidden_offsets_travel_empty():
+    rbm, _ = fitted(BernoulliRBM, n_components=5)
+    assert rbm.state_.hidden_offsets is None
+    arrays = rbm.state_.wire_arrays(rbm.visible_means_)
+    assert arrays[RBMState.WIRE.index("hidden_offsets")].size == 0
+    copy, _ = RBMState.from_wire(arrays, rbm.state_.seed)
+    assert copy.hidden_offsets is None
+    assert rbm.state_.block_shapes(0, 2, 3)[-1] == (0,)
 
 
 def test_train_epochs_visits_every_minibatch_once_in_the_registrys_order():

@@ -79,6 +79,23 @@ def unpack_into(buf, out, binary):
         out[...] = buf.view(out.dtype).reshape(m, n)
 
 
+class LoneMesh:
+    """The mesh of a worker alone (rank 0 of 1): every exchange is a no-op.
+    A ``Trainer`` on it runs a worker's step without peers (to time it, or
+    to test it in one process)."""
+
+    rank, size, bytes_sent = 0, 1, 0
+
+    def allgather(self, buf, tag):
+        return {}
+
+    def exchange(self, outgoing, tag):
+        return {}
+
+    def release(self, peer, buf):
+        pass
+
+
 class Trainer:
     """Worker ``rank``'s slices of the model and its CD step.
 
