@@ -18,18 +18,28 @@
 #define SKDBN_KEEP_LOOP
 #endif
 
-/* a[j] += x * w[j] for the SKDBN_UNIT_BLOCK units of a block. */
-static inline void skdbn_axpy_block_f(float *a, float x, const float *w)
+/* MSVC's C compiler spells inline __inline before C11. */
+#if defined(_MSC_VER) && !defined(__cplusplus)
+#define SKDBN_INLINE static __inline
+#else
+#define SKDBN_INLINE static inline
+#endif
+
+/* a[j] += x * w[j] for the SKDBN_UNIT_BLOCK units of a block. The pragma
+ * goes right before the loop it keeps. */
+SKDBN_INLINE void skdbn_axpy_block_f(float *a, float x, const float *w)
 {
+    int j;
     SKDBN_KEEP_LOOP
-    for (int j = 0; j < SKDBN_UNIT_BLOCK; j++)
+    for (j = 0; j < SKDBN_UNIT_BLOCK; j++)
         a[j] += x * w[j];
 }
 
-static inline void skdbn_axpy_block_d(double *a, double x, const double *w)
+SKDBN_INLINE void skdbn_axpy_block_d(double *a, double x, const double *w)
 {
+    int j;
     SKDBN_KEEP_LOOP
-    for (int j = 0; j < SKDBN_UNIT_BLOCK; j++)
+    for (j = 0; j < SKDBN_UNIT_BLOCK; j++)
         a[j] += x * w[j];
 }
 
