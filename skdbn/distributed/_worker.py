@@ -155,6 +155,13 @@ class Trainer:
         self.options = params.step_options(momentum=0.0, key=0, n_threads=n_threads)
         self.phases = _distributed.chain_phases(self.options)
         self.learn_sigma = params.learn_sigma
+        # A learned sigma forms each weight gradient in scratch first (as
+        # the fused step's ``grad`` buffer): kept, not allocated per step.
+        self.grad = self.grad_green = None
+        if self.learn_sigma:
+            self.grad = np.empty_like(self.P)
+            if strategy == "replicated":
+                self.grad_green = np.empty_like(self.G)
         self.hidden_mean = np.array(state.hidden_mean, copy=True)
         # The centred gradient: visible offsets (the data's means) and the
         # hidden offsets of all units, which every worker moves alike.
@@ -356,12 +363,12 @@ class Trainer:
             _distributed.sigma_gradient_parts(vis_own, m, self.b, self.sigma_k,
                                               rbm.sample_visible, s_data)
             wg = np.zeros((n_threads, vis_own.shape[1]))
-            sigma_parts = (np.empty_like(self.P), wg)
+            sigma_parts = (self.grad, wg)
         _distributed.apply_gradient(self.P, self.P_inc, hid_full, vis_own, m, options,
                                     *sigma_parts, pos=u0_own)
         if self.strategy == "replicated":
             # The green copy follows the purple rule (its sigma terms unused).
-            green_parts = (np.empty_like(self.G), np.zeros((n_threads, self.G.shape[1]))) \
+            green_parts = (self.grad_green, np.zeros((n_threads, self.G.shape[1]))) \
                 if self.learn_sigma else ()
             _distributed.apply_gradient(self.G, self.G_inc, hid_own, vis_full, m, options,
                                         *green_parts, pos=u0)
