@@ -62,6 +62,10 @@ cdef extern from "_simd.h" nogil:
     enum: UNIT_BLOCK "SKDBN_UNIT_BLOCK"
     void axpy_block_f "skdbn_axpy_block_f"(float *a, float x, const float *w)
     void axpy_block_d "skdbn_axpy_block_d"(double *a, double x, const double *w)
+    bint any_nonzero_f "skdbn_any_nonzero_f"(const float *r)
+    bint any_nonzero_d "skdbn_any_nonzero_d"(const double *r)
+    double sum_squares_f "skdbn_sum_squares_f"(const float *r, const float *s, Py_ssize_t n)
+    double sum_squares_d "skdbn_sum_squares_d"(const double *r, const double *s, Py_ssize_t n)
 
 
 cdef inline void axpy_block(floating *a, floating x, const floating *w) noexcept nogil:
@@ -70,6 +74,22 @@ cdef inline void axpy_block(floating *a, floating x, const floating *w) noexcept
         axpy_block_f(a, x, w)
     else:
         axpy_block_d(a, x, w)
+
+
+cdef inline bint any_nonzero(const floating *r) noexcept nogil:
+    """Whether any of the UNIT_BLOCK values at r is nonzero."""
+    if floating is float:
+        return any_nonzero_f(r)
+    else:
+        return any_nonzero_d(r)
+
+
+cdef inline double sum_squares(const floating *r, const floating *s, Py_ssize_t n) noexcept nogil:
+    """sum((r[k] s[k])^2) over k < n, in double (s NULL: all 1)."""
+    if floating is float:
+        return sum_squares_f(r, s, n)
+    else:
+        return sum_squares_d(r, s, n)
 
 
 cdef inline void product_by_unit(const Columns *X, const floating *W, Py_ssize_t n_vis,
@@ -194,19 +214,11 @@ cdef inline double sq_error_block(const Columns *X, const floating *v1, Py_ssize
     at each nonzero x, (x - v1)^2 - v1^2 (times the visible unit's scale
     squared, v = s u)."""
     cdef Py_ssize_t i, k, c, e
-    cdef double err = 0, d, u, x, s2
-    cdef const floating *r
+    cdef double err = 0, u, x, s2
     cdef const floating *val = <const floating *> X.val
     cdef const floating *sigma = <const floating *> M.sigma
     for i in range(X.n_rows):
-        r = v1 + i * ld
-        if M.visible_unit == VISIBLE_BERNOULLI:
-            for k in range(k0, k1):
-                err += <double> r[k] * r[k]
-        else:
-            for k in range(k0, k1):
-                d = <double> r[k] * sigma[k]
-                err += d * d
+        err += sum_squares(v1 + i * ld + k0, sigma + k0 if sigma != NULL else NULL, k1 - k0)
     for c in range(first_column(X, k0), X.n_cols):
         k = X.col[c]
         if k >= k1:
@@ -235,15 +247,19 @@ cdef inline void count_block(const floating *v, Py_ssize_t ld, Py_ssize_t m,
                              int block) noexcept nogil:
     """w.cnt[k] = nonzeros of column k of the m rows of v, for the columns
     [k0, k1) of ``block``, whose (entries, nonempty columns) go to w.totals."""
-    cdef Py_ssize_t i, k, nnz = 0, n_cols = 0
+    cdef Py_ssize_t i, k, kk, nnz = 0, n_cols = 0
     cdef Py_ssize_t *cnt = w.cnt
     cdef const floating *r
     for k in range(k0, k1):
         cnt[k] = 0
     for i in range(m):
         r = v + i * ld
-        for k in range(k0, k1):
-            cnt[k] += r[k] != 0
+        k = k0
+        while k < k1:
+            if k + UNIT_BLOCK > k1 or any_nonzero(r + k):
+                for kk in range(k, min(k + UNIT_BLOCK, k1)):
+                    cnt[kk] += r[kk] != 0
+            k += UNIT_BLOCK
     for k in range(k0, k1):
         nnz += cnt[k]
         n_cols += cnt[k] > 0
@@ -272,7 +288,7 @@ cdef inline void fill_block(const floating *v, Py_ssize_t ld, Py_ssize_t m,
     ``block``, counted by :func:`count_block`; w.cnt becomes each column's
     next free entry. The last block also closes w.start. Values are not
     kept: v is binary."""
-    cdef Py_ssize_t i, k, b, n, e = 0, c = 0
+    cdef Py_ssize_t i, k, kk, b, n, e = 0, c = 0
     cdef Py_ssize_t *cnt = w.cnt
     cdef const floating *r
     for b in range(block):
@@ -290,10 +306,14 @@ cdef inline void fill_block(const floating *v, Py_ssize_t ld, Py_ssize_t m,
         w.start[c] = e
     for i in range(m):
         r = v + i * ld
-        for k in range(k0, k1):
-            if r[k] != 0:
-                w.row[cnt[k]] = i
-                cnt[k] += 1
+        k = k0
+        while k < k1:
+            if k + UNIT_BLOCK > k1 or any_nonzero(r + k):
+                for kk in range(k, min(k + UNIT_BLOCK, k1)):
+                    if r[kk] != 0:
+                        w.row[cnt[kk]] = i
+                        cnt[kk] += 1
+            k += UNIT_BLOCK
 
 
 cdef inline void merge_columns(const Columns *P, const Columns *N, const floating *pval,
