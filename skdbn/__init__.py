@@ -7,6 +7,7 @@ from ._dbn_classifier import DBNClassifier
 from ._mlp import PretrainedMLPClassifier
 from ._patches import merge_patch_rbms
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
+from ._replicated_softmax import ReplicatedSoftmaxRBM
 from ._zca import ZCAWhitener
 from .distributed import DistributedFit
 from .utils import show_versions
@@ -21,6 +22,7 @@ __all__ = [
     "DistributedFit",
     "GaussianBernoulliRBM",
     "PretrainedMLPClassifier",
+    "ReplicatedSoftmaxRBM",
     "ZCAWhitener",
     "merge_patch_rbms",
     "metrics",

@@ -261,6 +261,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         backend = active_backend()
         if backend is not None:
             # Inside ``with DistributedFit(...)``: the workers run the epochs.
+            self._check_distributable()
             backend.run_epochs(self, X, n_epochs)
             return
         state = self._state
@@ -293,7 +294,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     np.copyto(vis[:m], batch, casting="same_kind")
                 err = state.step(buffers, m, params, momentum,
                                  _streams.minibatch_key(state.seed, epoch, index), n_threads,
-                                 self.visible_means_, data)
+                                 self.visible_means_, data, self._lengths(batch))
                 if not np.isfinite(err):
                     self._diverged(epoch)
                 return err
@@ -308,7 +309,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     # The kernels directly: X is validated already, and
                     # reconstruct() would re-check its feature names.
                     recon = self._visible_from_hidden(
-                        self._hidden_probs(last, n_threads), n_threads)
+                        self._hidden_probs(last, n_threads), n_threads,
+                        lengths=self._lengths(last))
                     diff = (last.toarray() if sp.issparse(last) else last) - recon
                     error = float(np.sum(diff.astype(np.float64) ** 2)) / last.shape[0]
                 else:
@@ -326,6 +328,13 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             train_epochs(X, n_epochs, seed=state.seed, first_epoch=self.n_iter_,
                          batch_size=self.batch_size, begin_epoch=begin_epoch, step=step,
                          end_epoch=end_epoch)
+
+    def _lengths(self, X):
+        """Each row's length for the kernels (word counts), or None."""
+        return None
+
+    def _check_distributable(self):
+        """Raise if DistributedFit cannot train this model."""
 
     def _parameters_finite(self):
         return self._state.divergence() is None
@@ -398,10 +407,12 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 out[sl],
                 n_threads=n_threads,
                 hidden_unit=hidden_unit_code(self),
+                lengths=self._lengths(X[sl]),
             )
         return out
 
-    def _visible_from_hidden(self, Hs, n_threads, sample=False, key=0, stream=0):
+    def _visible_from_hidden(self, Hs, n_threads, sample=False, key=0, stream=0,
+                             lengths=None):
         Hs = np.ascontiguousarray(Hs, dtype=self.components_.dtype)
         out = np.empty((Hs.shape[0], self.components_.shape[1]), dtype=Hs.dtype)
         _inference.visible_given_hidden(
@@ -413,6 +424,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             (key, stream) if sample else None,
             n_threads,
             groups=softmax_groups_array(self),
+            lengths=lengths,
         )
         return out
 
@@ -450,7 +462,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """
         X = self._validate_fitted_input(X)
         with kernel_threads(self.n_jobs) as n_threads:
-            return self._visible_from_hidden(self._hidden_probs(X, n_threads), n_threads)
+            return self._visible_from_hidden(self._hidden_probs(X, n_threads), n_threads,
+                                             lengths=self._lengths(X))
 
     def _next_inference_key(self):
         return self._state.next_inference_key()
@@ -481,6 +494,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             for sl in gen_batches(v.shape[0], _CHUNK_ROWS):
                 key = self._next_inference_key()
                 p = np.empty((sl.stop - sl.start, self.n_components), dtype=dtype)
+                lengths = self._lengths(v[sl])
                 _inference.hidden_given_visible(
                     self._scaled_block(v, sl),
                     self.components_,
@@ -490,9 +504,11 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     (key, _streams.GIBBS_HIDDEN),
                     n_threads,
                     hidden_unit_code(self),
+                    lengths=lengths,
                 )
                 out[sl] = self._visible_from_hidden(
-                    h[sl], n_threads, sample=True, key=key, stream=_streams.GIBBS_VISIBLE
+                    h[sl], n_threads, sample=True, key=key, stream=_streams.GIBBS_VISIBLE,
+                    lengths=lengths,
                 )
         return out
 
@@ -523,6 +539,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     out[sl],
                     n_threads=n_threads,
                     hidden_unit=hidden_unit_code(self),
+                    lengths=self._lengths(X[sl]),
                 )
         out = self._state.visible.energy(X, self.intercept_visible_) - out
         if not np.all(np.isfinite(out)):

@@ -242,23 +242,24 @@ class RBMState:
             self.components_inc.fill(0)
 
     def step(self, buffers, m, params, momentum, key, n_threads, visible_means=None,
-             data=None):
+             data=None, lengths=None):
         """One CD-k / PCD update on the minibatch in ``buffers[0][:m]``, or
         on the sparse minibatch ``data`` (``skdbn._csr.columns``).
 
         Afterwards ``buffers[0][m:2m]`` holds the negative-phase visibles
         (u-space). ``visible_means`` are the visible offsets of the centred
-        gradient (``params.centering``). Returns the kernel's squared
+        gradient (``params.centering``); ``lengths``, each row's length for
+        word counts (a Replicated Softmax). Returns the kernel's squared
         reconstruction error.
         """
         if params.centering:
             return self._centred_step(buffers, m, params, momentum, key, n_threads,
                                       visible_means, data)
-        return self._kernel_step(buffers, m, params, momentum, key, n_threads, data)
+        return self._kernel_step(buffers, m, params, momentum, key, n_threads, data, lengths)
 
-    def _kernel_step(self, buffers, m, p, momentum, key, n_threads, data=None):
+    def _kernel_step(self, buffers, m, p, momentum, key, n_threads, data=None, lengths=None):
         options = p.step_options(momentum=momentum, key=key, n_threads=n_threads)
-        return _cd.cd_step(self, buffers, m, options, p.groups, data)
+        return _cd.cd_step(self, buffers, m, options, p.groups, data, lengths)
 
     def start_centring(self, visible_means):
         """Visible biases at the log-odds of the data means and hidden

@@ -183,7 +183,64 @@ class GaussianVisible(BernoulliVisible):
         """Any real value is in the support."""
 
 
+class ReplicatedSoftmaxVisible(BernoulliVisible):
+    """Word counts: the visible layer of a Replicated Softmax model
+    (Salakhutdinov & Hinton, 2009).
+
+    A document of length ``D = sum_k v_k`` is ``D`` draws from one softmax
+    over the vocabulary with shared weights: energy ``-b^T v - D c^T h -
+    h^T W v``, so ``v | h`` is multinomial with ``D`` draws from
+    ``softmax(b + h @ W)`` and the hidden biases of a document are ``D c``.
+    The kernels take each row's ``D`` (``lengths``). The free energy, sum
+    and partition function are those of the ordered sequence of ``D``
+    words, as in the paper, so ``log p(v)`` is per sequence.
+    """
+
+    name = "replicated_softmax"
+    binary = False
+    bounded_biases = True
+    # The hidden layer is enumerated (the sum over documents is analytic).
+    enumerable = False
+
+    @staticmethod
+    def lengths(X, dtype):
+        """Each row's length ``D``, the sum of its counts, in ``dtype``."""
+        return np.asarray(X.sum(axis=1), dtype=dtype).ravel()
+
+    def sum_out(self, H, W, b, n_threads, length):
+        """``log sum_v exp(-E(v, h))`` over the sequences of ``length``
+        words, without the hidden bias term: ``D logsumexp(b + h W)``."""
+        a = H @ W + b
+        top = a.max(axis=1)
+        return length * (top + np.log(np.exp(a - top[:, None]).sum(axis=1)))
+
+    def base_model(self, b, sums, n):
+        """AIS base model (no weights): biases at the smoothed log word
+        frequencies of the feature ``sums``, and the log partition function of
+        one word (times ``D`` for a document of length ``D``)."""
+        b_base = np.log((sums + 1) / (sums.sum() + sums.size))
+        return b_base, float(np.log(np.exp(b_base).sum()))
+
+    @classmethod
+    def check_support(cls, X, name):
+        """Warn when X is not made of nonnegative integer counts."""
+        data = X.data if sp.issparse(X) else np.asarray(X)
+        if data.size == 0:
+            return
+        if float(np.min(data)) < 0 or not np.all(data == np.round(data)):
+            warnings.warn(
+                f"{name} models word counts: nonnegative integers (a document of length "
+                f"D is D draws of a word), but X has values such as "
+                f"{float(data[(data < 0) | (data != np.round(data))].flat[0]):.3g}. Pass "
+                "raw counts, e.g. sklearn.feature_extraction.text.CountVectorizer's "
+                "output, not tf-idf or normalised frequencies.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
 BERNOULLI = BernoulliVisible()
+REPLICATED_SOFTMAX = ReplicatedSoftmaxVisible()
 
 
 def visible_units(sigma):

@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _streams
 from ._kernels import UNIT_CODES, _ais, _inference
 from ._state import hidden_unit_code, softmax_groups_array
-from ._visible import visible_units
+from ._visible import REPLICATED_SOFTMAX, ReplicatedSoftmaxVisible, visible_units
 from .utils._threads import kernel_threads
 
 __all__ = ["AISEstimate", "default_betas", "log_likelihood", "log_partition_ais",
@@ -103,6 +103,8 @@ def _parameters(rbm):
     W = np.asarray(rbm.components_, dtype=np.float64)
     b = np.asarray(rbm.intercept_visible_, dtype=np.float64)
     c = np.asarray(rbm.intercept_hidden_, dtype=np.float64)
+    if getattr(rbm, "_visible_type", None) is ReplicatedSoftmaxVisible:
+        return W, b, c, REPLICATED_SOFTMAX
     visible = visible_units(np.asarray(rbm.state_.sigma, dtype=np.float64))
     return W, b, c, visible
 
@@ -156,7 +158,7 @@ def _binary_configurations(n):
         yield ((codes[:, None] >> bits) & 1).astype(np.float64)
 
 
-def log_partition_exact(rbm, n_jobs=None):
+def log_partition_exact(rbm, n_jobs=None, length=None):
     """Exact ``log Z`` of a small RBM.
 
     Sums analytically over one layer and enumerates the other: the smaller
@@ -174,6 +176,10 @@ def log_partition_exact(rbm, n_jobs=None):
     n_jobs : int, default=None
         Threads of the enumeration (the result does not depend on them);
         None or -1 uses all the cores available.
+    length : int, default=None
+        For a :class:`~skdbn.ReplicatedSoftmaxRBM`, the document length
+        ``D`` whose partition function ``Z_D`` is wanted (required); the
+        hidden layer is enumerated and the words summed out analytically.
 
     Returns
     -------
@@ -202,6 +208,8 @@ def log_partition_exact(rbm, n_jobs=None):
     W, b, c, visible = _parameters(rbm)
     n_hidden, n_visible = W.shape
     bernoulli_hidden = hidden_unit_code(rbm) == UNIT_CODES["bernoulli"]
+    if visible is REPLICATED_SOFTMAX:
+        return _log_partition_replicated_softmax(rbm, W, b, c, length, n_jobs)
     if not bernoulli_hidden and not visible.enumerable:
         return _log_partition_gaussian_gaussian(W, b, c, visible.sigma)
     # Gaussian hidden units integrate in closed form: enumerate the visibles.
@@ -225,6 +233,28 @@ def log_partition_exact(rbm, n_jobs=None):
                                               hidden_unit_code(rbm))
                 terms.append(states @ b + out)
     return float(logsumexp(np.concatenate(terms)) + visible.log_normaliser())
+
+
+def _log_partition_replicated_softmax(rbm, W, b, c, length, n_jobs):
+    """log Z_D of a Replicated Softmax: the hidden layer enumerated, the
+    sequences of D words summed out (``D logsumexp(b + h W)`` each)."""
+    if length is None or int(length) != length or length < 0:
+        raise ValueError("The partition function of a Replicated Softmax depends on the "
+                         f"document length: pass length=D (a nonnegative int), got {length!r}.")
+    if hidden_unit_code(rbm) != UNIT_CODES["bernoulli"]:
+        raise ValueError("log_partition_exact of a Replicated Softmax enumerates its "
+                         "hidden layer: it needs hidden_units='bernoulli'.")
+    n_hidden = W.shape[0]
+    if n_hidden > MAX_ENUMERATED_UNITS:
+        raise ValueError(
+            f"log_partition_exact enumerates the hidden layer, which has {n_hidden} units: "
+            f"2**{n_hidden} states is too many (at most {MAX_ENUMERATED_UNITS} units).")
+    terms = []
+    with kernel_threads(n_jobs) as n_threads:
+        for states in _binary_configurations(n_hidden):
+            terms.append(length * (states @ c)
+                         + REPLICATED_SOFTMAX.sum_out(states, W, b, n_threads, length))
+    return float(logsumexp(np.concatenate(terms)))
 
 
 def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,

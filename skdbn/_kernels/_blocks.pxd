@@ -26,6 +26,24 @@ cdef inline void row_keys(uint64_t key, uint64_t stream, Py_ssize_t i0, Py_ssize
         khi[i] = <uint32_t> (rk >> 32)
 
 
+cdef inline void add_length_bias(floating *act, Py_ssize_t ld, bint by_unit, Py_ssize_t rows,
+                                 Py_ssize_t j0, Py_ssize_t j1, const Model *M) noexcept nogil:
+    """Replicated Softmax: the hidden bias of an example of length D is D c.
+    The unit loops add c, so this adds (D - 1) c to the inputs of units
+    [j0, j1) of examples 0..rows-1 first (``act`` by unit or by row)."""
+    cdef Py_ssize_t i, j
+    cdef const floating *c = <const floating *> M.c
+    cdef const floating *D = <const floating *> M.lengths
+    if by_unit:
+        for j in range(j0, j1):
+            for i in range(rows):
+                act[j * ld + i] += (D[i] - 1) * c[j]
+    else:
+        for i in range(rows):
+            for j in range(j0, j1):
+                act[i * ld + j] += (D[i] - 1) * c[j]
+
+
 cdef inline void hidden_other(floating *act, Py_ssize_t ld, Py_ssize_t rows,
                               Py_ssize_t j0, Py_ssize_t j1, const Model *M,
                               const Draw *d, const uint32_t *klo,
@@ -71,6 +89,8 @@ cdef inline void hidden_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
     cdef uint32_t klo[KEY_CHUNK]
     cdef uint32_t khi[KEY_CHUNK]
     cdef Draw sub
+    if M.lengths != NULL:
+        add_length_bias(act, ld, False, rows, j0, j1, M)
     if M.hidden_unit != BERNOULLI:
         i0 = 0
         while i0 < rows:
@@ -180,6 +200,8 @@ cdef inline void hidden_block_by_unit(floating *act, Py_ssize_t ld, Py_ssize_t c
     cdef uint32_t u
     cdef uint32_t klo[KEY_CHUNK]
     cdef uint32_t khi[KEY_CHUNK]
+    if M.lengths != NULL:
+        add_length_bias(act, ld, True, cols, j0, j1, M)
     i0 = 0
     while i0 < cols:
         n = cols - i0

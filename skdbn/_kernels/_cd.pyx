@@ -41,10 +41,11 @@ from skdbn._kernels._model cimport (VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN, Columns
                                     Rule, Stats, StepOptions, hidden_draw, model_of,
                                     visible_draw)
 from skdbn._kernels._parallel cimport bound, effective_threads
-from skdbn._kernels._phases cimport (down, row_sums, sigma_statistics, signed_column_sums,
-                                     sparsity_step, up_by_unit, update_bias, update_sigma,
-                                     update_weight_rows)
-from skdbn._kernels._units cimport (check_groups, check_hidden_unit, softmax_groups_rows,
+from skdbn._kernels._phases cimport (down, length_weighted_sums, row_sums, sigma_statistics,
+                                     signed_column_sums, sparsity_step, up_by_unit,
+                                     update_bias, update_sigma, update_weight_rows)
+from skdbn._kernels._units cimport (check_groups, check_hidden_unit, set_lengths,
+                                    softmax_groups_rows,
                                     visible_bias_gradient)
 
 
@@ -177,7 +178,8 @@ cdef inline void negative_up(const Model *M, const ColumnsScratch *neg,
         up_by_unit(v1, m, m, M, out, ldh, d, part, n_parts)
 
 
-def cd_step(state, scratch, Py_ssize_t m, StepOptions options, groups=None, data=None):
+def cd_step(state, scratch, Py_ssize_t m, StepOptions options, groups=None, data=None,
+            lengths=None):
     """One CD-k (or PCD) update from a minibatch of m rows.
 
     Call with BLAS limited to one thread: the kernel parallelises itself.
@@ -215,6 +217,11 @@ def cd_step(state, scratch, Py_ssize_t m, StepOptions options, groups=None, data
     data : tuple (col, start, row, val), default=None
         A sparse minibatch of m rows, its nonzeros by column
         (``skdbn._csr.columns``), values in u-space; None: dense, in ``vis``.
+    lengths : array of shape (m,), default=None
+        Word counts (Replicated Softmax): each row's length D, the sum of its
+        counts, in the model's dtype. The visible layer is then one softmax
+        over all units, sampled as D draws, and the hidden biases enter a row
+        as D c. Not with ``groups`` or sigma.
 
     Returns
     -------
@@ -226,12 +233,14 @@ def cd_step(state, scratch, Py_ssize_t m, StepOptions options, groups=None, data
     if options.cd_k < 1:
         raise ValueError(f"cd_k must be at least 1, got {options.cd_k}")
     if state.components.dtype == np.float32:
-        return _cd_step[float](state.components, state, scratch, m, &options, groups, data)
-    return _cd_step[double](state.components, state, scratch, m, &options, groups, data)
+        return _cd_step[float](state.components, state, scratch, m, &options, groups, data,
+                               lengths)
+    return _cd_step[double](state.components, state, scratch, m, &options, groups, data,
+                            lengths)
 
 
 cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
-                     const StepOptions *o, groups, data) except? -1:
+                     const StepOptions *o, groups, data, lengths) except? -1:
     cdef floating[::1] b_vis = state.intercept_visible
     cdef floating[::1] b_hid = state.intercept_hidden
     cdef floating[:, ::1] W_inc = state.components_inc
@@ -243,6 +252,7 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
     cdef floating[:, ::1] hid = scratch[1]
     cdef floating[:, ::1] grad = scratch[2]
     cdef floating[::1] hid_mean
+    cdef const floating[::1] D
     cdef const Py_ssize_t[:, ::1] gp
     cdef Py_ssize_t n_hid = W.shape[0], n_vis = W.shape[1]
     cdef Py_ssize_t i, j, lo, hi
@@ -287,6 +297,10 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
         gp = groups
         check_groups(gp, n_vis, M.visible_unit)
         M.groups, M.n_groups = &gp[0, 0], gp.shape[0]
+    if lengths is not None:
+        gp = np.array([[0, n_vis]], dtype=np.intp)
+        D = lengths
+        set_lengths(&M, D, m, gp)
     n_threads = effective_threads(o.n_threads, m, n_hid, n_vis)
     rule.alpha = o.learning_rate / m
     rule.momentum = o.momentum
@@ -364,7 +378,10 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
                 visible_sums(v0, &stats, n_vis, lo, hi, &gv_sum[0])
             lo = bound(n_hid, n_threads, t)
             hi = bound(n_hid, n_threads, t + 1)
-            if hi > lo:
+            if hi > lo and M.lengths != NULL:
+                length_weighted_sums(h0, ldh, m, <const floating *> M.lengths, lo, hi,
+                                     &gh_sum[0])
+            elif hi > lo:
                 row_sums(h0, ldh, 2 * m, lo, hi, &gh_sum[0])
             update_weight_rows(&W[0, 0], &W_inc[0, 0], G, &stats, lo, hi, n_vis, &rule,
                                wg + t * n_vis if learn_sigma else NULL)

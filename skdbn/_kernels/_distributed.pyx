@@ -63,7 +63,7 @@ def hidden_from_input(floating[:, ::1] act, const floating[::1] c,
         raise ValueError("hidden_from_input: act, c and samples do not match")
     if act.shape[0] == 0:
         return
-    M.c, M.hid0, M.hidden_unit = <void *> &c[0], col0, hidden_unit
+    M.c, M.hid0, M.hidden_unit, M.lengths = <void *> &c[0], col0, hidden_unit, NULL
     with nogil:
         hidden_block(&act[0, 0], n, act.shape[0], 0, n, &M, &d)
 

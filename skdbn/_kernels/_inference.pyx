@@ -20,24 +20,30 @@ from skdbn._kernels._model cimport (VISIBLE_GAUSSIAN, Columns, Draw, Model, hidd
                                     model_of, visible_draw)
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._phases cimport down, up_rows
-from skdbn._kernels._units cimport (BERNOULLI, check_groups, check_hidden_unit,
+from skdbn._kernels._units cimport (BERNOULLI, check_groups, check_hidden_unit, set_lengths,
                                     hidden_term, softmax_groups_rows)
 
 
 def hidden_given_visible(U, const floating[:, ::1] W, const floating[::1] c,
                          floating[:, ::1] out, floating[:, ::1] samples=None, draw=(0, 0),
-                         int n_threads=1, int hidden_unit=BERNOULLI):
+                         int n_threads=1, int hidden_unit=BERNOULLI, lengths=None):
     """out = E[h | U] (sigmoid(U @ W.T + c) for Bernoulli units); ``samples``,
     if given, ~ p(h | U) with the random numbers of ``draw``.
 
     ``U``: an array, v-space for Bernoulli visibles and ``v / sigma`` for
     Gaussian, or a sparse block's Columns (``skdbn._csr.columns``).
-    ``hidden_unit``: a code of ``UNIT_CODES``.
+    ``hidden_unit``: a code of ``UNIT_CODES``. ``lengths``: each row's
+    length D (a Replicated Softmax, whose hidden biases enter as D c).
     """
     cdef Py_ssize_t m = out.shape[0]
     cdef int t
     cdef Model M = model_of(W, NULL, &c[0], NULL, hidden_unit)
     cdef uint64_t key = draw[0], stream = draw[1]
+    cdef const Py_ssize_t[:, ::1] whole = np.array([[0, M.n_vis]], dtype=np.intp)
+    cdef const floating[::1] D
+    if lengths is not None:
+        D = lengths
+        set_lengths(&M, D, m, whole)
     cdef void *s = NULL if samples is None else <void *> &samples[0, 0]
     cdef const floating[:, ::1] dense
     check_hidden_unit(hidden_unit)
@@ -107,7 +113,7 @@ def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
                          const floating[::1] b, const floating[::1] sigma,
                          floating[:, ::1] out, draw=None, int n_threads=1,
                          Py_ssize_t col0=0, bint u_space=False,
-                         const Py_ssize_t[:, ::1] groups=None):
+                         const Py_ssize_t[:, ::1] groups=None, lengths=None):
     """out = visible means given hidden states, in v-space; samples with the
     random numbers of ``draw`` if it is not None.
 
@@ -115,7 +121,8 @@ def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
     Bernoulli visibles. ``u_space``: leave Gaussian visibles in
     u = v / sigma. ``col0``: index of the first visible unit of ``W`` in the
     whole model. ``groups``: (n_groups, 2) [start, stop) columns of softmax
-    groups among Bernoulli visibles.
+    groups among Bernoulli visibles. ``lengths``: each row's length D (a
+    Replicated Softmax: the counts of D draws, or D times the softmax).
     """
     cdef Py_ssize_t m = Hs.shape[0], n_vis = W.shape[1]
     cdef int t
@@ -131,6 +138,13 @@ def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
     if groups is not None and groups.shape[0]:
         check_groups(groups, n_vis, M.visible_unit, col0)
         M.groups, M.n_groups = &groups[0, 0], groups.shape[0]
+    cdef const Py_ssize_t[:, ::1] whole = np.array([[0, n_vis]], dtype=np.intp)
+    cdef const floating[::1] D
+    if lengths is not None:
+        if col0:
+            raise ValueError("a Replicated Softmax's visible layer is not split")
+        D = lengths
+        set_lengths(&M, D, m, whole)
     if m == 0:
         return
     n_threads = effective_threads(n_threads, m, M.n_hid, n_vis)
@@ -150,19 +164,30 @@ def visible_given_hidden(const floating[:, ::1] Hs, const floating[:, ::1] W,
 
 
 def hidden_free_energy(U, const floating[:, ::1] W, const floating[::1] c,
-                       floating[::1] out, int n_threads=1, int hidden_unit=BERNOULLI):
+                       floating[::1] out, int n_threads=1, int hidden_unit=BERNOULLI,
+                       lengths=None):
     """out[i] = sum_j term(U[i] @ W[j] + c[j]), the hidden part of -F(v): the
     free-energy term of the unit type (``_units.pxd``), log(1 + exp(x)) for
-    Bernoulli units. ``U``: an array or a sparse block's Columns."""
+    Bernoulli units. ``U``: an array or a sparse block's Columns.
+    ``lengths``: each row's length D, whose hidden biases are D c (a
+    Replicated Softmax)."""
     cdef Py_ssize_t m = out.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
     cdef Py_ssize_t i, j, lo, hi
     cdef int t
     cdef double acc
     cdef const floating[:, ::1] dense
     cdef bint sparse = isinstance(U, tuple)
+    cdef const floating[::1] D
+    cdef const floating *Dp = NULL
     check_hidden_unit(hidden_unit)
     if c.shape[0] != n_hid:
         raise ValueError("hidden_free_energy: W and c do not match")
+    if lengths is not None:
+        D = lengths
+        if D.shape[0] != m:
+            raise ValueError("hidden_free_energy: one length per row")
+        if m:
+            Dp = &D[0]
     if not sparse:
         dense = U
         if dense.shape[0] != m or dense.shape[1] != n_vis:
@@ -184,6 +209,9 @@ def hidden_free_energy(U, const floating[:, ::1] W, const floating[::1] c,
                          &W[0, 0], n_vis, 0, &act[lo, 0], n_hid)
                 for i in range(lo, hi):
                     acc = 0
+                    if Dp != NULL:
+                        for j in range(n_hid):
+                            act[i, j] = act[i, j] + (Dp[i] - 1) * c[j]
                     if hidden_unit == BERNOULLI:
                         for j in range(n_hid):
                             acc = acc + softplus(act[i, j] + c[j])

@@ -15,6 +15,10 @@ from libc.stdint cimport uint64_t
 cdef enum:
     VISIBLE_BERNOULLI = 0
     VISIBLE_GAUSSIAN = 1
+    # Word counts (Replicated Softmax): an example of length D is D draws
+    # from one softmax over all visible units, and its hidden biases are
+    # D c. The drivers take each example's D (``Model.lengths``).
+    VISIBLE_REPLICATED_SOFTMAX = 2
 
 
 cdef inline int visible_unit_of(const void *sigma) noexcept nogil:
@@ -37,6 +41,8 @@ ctypedef struct Model:
     int hidden_unit            # hidden unit type (_units.pxd)
     const Py_ssize_t *groups   # [start, stop) column pairs of softmax groups
     Py_ssize_t n_groups
+    const void *lengths        # Replicated Softmax: (rows,) each example's length D,
+                               # in the model's dtype; NULL for other visibles
 
 
 ctypedef struct Draw:
@@ -111,6 +117,7 @@ cdef inline Model model_of(const floating[:, ::1] W, const floating *b, const fl
     M.hidden_unit = hidden_unit
     M.visible_unit = visible_unit_of(sigma)
     M.groups, M.n_groups = NULL, 0
+    M.lengths = NULL
     return M
 
 

@@ -230,6 +230,23 @@ cdef inline void row_sums(const floating *a, Py_ssize_t ld, Py_ssize_t n, Py_ssi
         out[j] = lanes_total(acc)
 
 
+cdef inline void length_weighted_sums(const floating *a, Py_ssize_t ld, Py_ssize_t m,
+                                      const floating *lengths, Py_ssize_t j0, Py_ssize_t j1,
+                                      double *out) noexcept nogil:
+    """out[j] = sum over the 2m stacked columns i of a[j, i] D[i % m], in
+    double: the hidden bias gradient of a Replicated Softmax, whose bias
+    enters an example of length D as D c."""
+    cdef Py_ssize_t i, j
+    cdef double acc
+    cdef const floating *row
+    for j in range(j0, j1):
+        row = a + j * ld
+        acc = 0
+        for i in range(m):
+            acc += (<double> row[i] + row[m + i]) * lengths[i]
+        out[j] = acc
+
+
 cdef inline void update_bias(floating *b, floating *b_inc, double g, double alpha,
                              double momentum) noexcept nogil:
     """b_inc <- momentum b_inc + alpha g; b <- b + b_inc.

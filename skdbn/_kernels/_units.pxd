@@ -6,11 +6,12 @@
 # _blocks.pxd applies them to a thread's block of a layer; loops choose the
 # type once, outside their inner loop. The codes are skdbn._kernels.UNIT_CODES.
 from cython cimport floating
-from libc.math cimport exp, floor, sqrt, sqrtf
+from libc.math cimport exp, floor, log, sqrt, sqrtf
 from libc.stdint cimport uint32_t, uint64_t
 
 from skdbn._kernels._math cimport sigmoid, softplus
-from skdbn._kernels._model cimport VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN, Draw, Model
+from skdbn._kernels._model cimport (VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN,
+                                    VISIBLE_REPLICATED_SOFTMAX, Draw, Model)
 from skdbn._kernels._random cimport (hash32_halves, normal_halves, row_key, uniform_d,
                                      uniform_f, unit_d, unit_f)
 
@@ -50,6 +51,24 @@ cdef inline int check_groups(const Py_ssize_t[:, ::1] groups, Py_ssize_t n_vis,
                 f"softmax groups must be sorted, disjoint (start, stop) ranges of at "
                 f"least 2 of the {n_vis} visible units; got {pairs}")
         prev = groups[g, 1]
+    return 0
+
+
+cdef inline int set_lengths(Model *M, const floating[::1] lengths, Py_ssize_t rows,
+                            const Py_ssize_t[:, ::1] whole) except -1:
+    """Make M a Replicated Softmax for ``rows`` examples of the given
+    lengths: its visible layer one softmax group, ``whole`` = [[0, n_vis]]
+    (kept alive by the caller)."""
+    cdef Py_ssize_t i
+    if lengths.shape[0] < rows or M.n_groups or M.visible_unit != VISIBLE_BERNOULLI:
+        raise ValueError("lengths: one per example, and neither softmax groups nor sigma")
+    if whole.shape[0] != 1 or whole[0, 0] != 0 or whole[0, 1] != M.n_vis:
+        raise ValueError("whole must be [[0, n_visible]]")
+    for i in range(rows):
+        if not lengths[i] >= 0:
+            raise ValueError("lengths must be nonnegative counts")
+    M.groups, M.n_groups = &whole[0, 0], 1
+    M.lengths, M.visible_unit = &lengths[0] if rows else NULL, VISIBLE_REPLICATED_SOFTMAX
     return 0
 
 
@@ -227,6 +246,37 @@ cdef inline floating visible_scale(int visible_unit, const floating *sigma,
 # first column); free-energy term: none (the visible term b.v is the same).
 # ``groups`` holds [start, stop) column pairs, sorted and disjoint.
 
+# Replicated Softmax (word counts): the visible layer is one group over all
+# units whose sample is the counts of D draws (D the example's length,
+# M.lengths) and whose mean is D times the softmax.
+cdef inline void multinomial_counts(floating *row, Py_ssize_t g0, Py_ssize_t g1,
+                                    Py_ssize_t n_draws, uint32_t lo,
+                                    uint32_t hi) noexcept nogil:
+    """row[g0:g1] holds probabilities on entry and the counts of ``n_draws``
+    draws from them on return. The draws are the sorted uniforms of the
+    exponential spacings (the partial sums of n_draws + 1 exponentials over
+    their total, element t keyed by t), read against the cumulative
+    probabilities in one pass: O(n_draws + g1 - g0) with no scratch."""
+    cdef Py_ssize_t t, k = g0
+    cdef double total = 0, acc = 0, cum, x
+    cdef floating count = 0
+    for t in range(n_draws + 1):
+        total = total - log(1 - unit_d(hash32_halves(lo, hi, <uint32_t> t)))
+    cum = row[g0]
+    for t in range(n_draws):
+        acc = acc - log(1 - unit_d(hash32_halves(lo, hi, <uint32_t> t)))
+        x = acc / total
+        while x >= cum and k < g1 - 1:
+            row[k] = count
+            count = 0
+            k = k + 1
+            cum = cum + row[k]
+        count = count + 1
+    row[k] = count
+    for t in range(k + 1, g1):
+        row[t] = 0
+
+
 cdef inline double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t r0,
                                        Py_ssize_t r1, const Model *M, const floating *data,
                                        Draw d) noexcept nogil:
@@ -234,8 +284,12 @@ cdef inline double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t 
     on entry, their mean or one-hot sample (``d.sample``) on return; the
     draw of a group follows its first column in the whole model (M.vis0 on).
     Returns the squared error of those columns against ``data`` (if not
-    NULL)."""
+    NULL). With M.lengths (Replicated Softmax) a group's sample is the
+    counts of D draws (:func:`multinomial_counts`) and its mean D times the
+    softmax."""
     cdef const Py_ssize_t *groups = M.groups
+    cdef const floating *lengths = <const floating *> M.lengths
+    cdef Py_ssize_t n_draws
     cdef Py_ssize_t n_groups = M.n_groups
     cdef Py_ssize_t i, j, g, g0, g1, chosen
     cdef uint64_t rk
@@ -259,7 +313,15 @@ cdef inline double softmax_groups_rows(floating *act, Py_ssize_t ld, Py_ssize_t 
                 tot = tot + e
             for j in range(g0, g1):
                 row[j] = <floating> (row[j] / tot)
-            if d.sample:
+            if lengths != NULL:
+                n_draws = <Py_ssize_t> (lengths[i] + 0.5)
+                if d.sample:
+                    multinomial_counts(row, g0, g1, n_draws, <uint32_t> rk,
+                                       <uint32_t> (rk >> 32))
+                else:
+                    for j in range(g0, g1):
+                        row[j] = row[j] * lengths[i]
+            elif d.sample:
                 u = draw_uniform_halves(row[g0], <uint32_t> rk, <uint32_t> (rk >> 32),
                                         <uint32_t> (g0 + M.vis0))
                 chosen = g1 - 1
