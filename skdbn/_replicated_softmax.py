@@ -4,7 +4,7 @@
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_non_negative
 
 from . import _streams
 from ._kernels import _inference
@@ -154,6 +154,21 @@ class ReplicatedSoftmaxRBM(_BaseRBM):
         self.dtype = dtype
         self.n_jobs = n_jobs
         self.hidden_units = hidden_units
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        return tags
+
+    def _validate_X(self, X, reset):
+        X = super()._validate_X(X, reset)
+        check_non_negative(X, f"{type(self).__name__} (X holds word counts)")
+        return X
+
+    def _validate_fitted_input(self, X):
+        X = super()._validate_fitted_input(X)
+        check_non_negative(X, f"{type(self).__name__} (X holds word counts)")
+        return X
 
     def _lengths(self, X):
         return REPLICATED_SOFTMAX.lengths(X, self.components_.dtype)

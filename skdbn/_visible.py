@@ -223,15 +223,17 @@ class ReplicatedSoftmaxVisible(BernoulliVisible):
 
     @classmethod
     def check_support(cls, X, name):
-        """Warn when X is not made of nonnegative integer counts."""
+        """Warn when X is not made of integer counts (negative values are
+        refused by the estimator's validation)."""
         data = X.data if sp.issparse(X) else np.asarray(X)
         if data.size == 0:
             return
-        if float(np.min(data)) < 0 or not np.all(data == np.round(data)):
+        fractional = data != np.round(data)
+        if np.any(fractional):
             warnings.warn(
                 f"{name} models word counts: nonnegative integers (a document of length "
                 f"D is D draws of a word), but X has values such as "
-                f"{float(data[(data < 0) | (data != np.round(data))].flat[0]):.3g}. Pass "
+                f"{float(data[fractional].flat[0]):.3g}. Pass "
                 "raw counts, e.g. sklearn.feature_extraction.text.CountVectorizer's "
                 "output, not tf-idf or normalised frequencies.",
                 UserWarning,

@@ -9,6 +9,7 @@ from skdbn import (
     DBNTransformer,
     GaussianBernoulliRBM,
     PretrainedMLPClassifier,
+    ReplicatedSoftmaxRBM,
     ZCAWhitener,
 )
 
@@ -29,6 +30,8 @@ ESTIMATORS = [
                  random_state=0),
     GaussianBernoulliRBM(n_components=8, n_iter=3, hidden_units="nrelu",
                          learning_rate=1e-6, random_state=0),
+    ReplicatedSoftmaxRBM(n_components=6, n_iter=3, random_state=0),
+    ReplicatedSoftmaxRBM(n_components=6, n_iter=3, cd_k=2, persistent=True, random_state=0),
     ZCAWhitener(),
     # Small chunks, so the checks also run the merging of chunk statistics.
     ZCAWhitener(epsilon=1e-3, n_drop=1, batch_size=4),

@@ -1,0 +1,265 @@
+"""ReplicatedSoftmaxRBM: the model's math against brute force, its kernel
+step against numpy drawing the same random numbers, and what it learns from
+a corpus drawn from known topics."""
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import expit, logsumexp
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from threadpoolctl import threadpool_limits
+
+from kernel_helpers import STEP_DEFAULTS
+from skdbn import DistributedFit, ReplicatedSoftmaxRBM
+from skdbn._kernels import _inference, driver
+from skdbn._kernels._random import batch_key, uniform_array
+from skdbn._state import RBMState
+from skdbn.metrics import log_partition_exact
+
+# float64: sums of at most a few hundred terms; float32 carries ~1e-7
+# relative error per product term, on weights of order 0.1-1.
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def topic_corpus(n_docs, n_topics=4, words_per_topic=10, mean_length=30, seed=0):
+    """Documents of one topic each: ~Poisson(mean_length) draws from a topic
+    that puts 90 % of its mass on its own words. Returns counts and topics."""
+    rng = np.random.RandomState(seed)
+    V = n_topics * words_per_topic
+    topics = np.full((n_topics, V), 0.1 / (V - words_per_topic))
+    for k in range(n_topics):
+        topics[k, k * words_per_topic:(k + 1) * words_per_topic] = 0.9 / words_per_topic
+    labels = rng.randint(n_topics, size=n_docs)
+    lengths = rng.poisson(mean_length, n_docs) + 1
+    X = np.array([rng.multinomial(d, topics[k]) for d, k in zip(lengths, labels)], float)
+    return X, labels
+
+
+def tiny_model(dtype=np.float64, H=3, V=4, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.poisson(1.0, (20, V)).astype(dtype)
+    model = ReplicatedSoftmaxRBM(n_components=H, n_iter=0, random_state=0).fit(X)
+    model.components_[:] = rng.normal(0, 0.5, (H, V))
+    model.intercept_visible_[:] = rng.normal(0, 0.5, V)
+    model.intercept_hidden_[:] = rng.normal(0, 0.5, H)
+    return model, X
+
+
+def sequences(V, D):
+    """The count vector of every sequence of D words from V."""
+    for seq in itertools.product(range(V), repeat=D):
+        yield np.bincount(np.array(seq, dtype=int), minlength=V).astype(float)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_free_energy_against_brute_force(dtype):
+    model, X = tiny_model(dtype)
+    W, b, c = (a.astype(np.float64) for a in
+               (model.components_, model.intercept_visible_, model.intercept_hidden_))
+    H = W.shape[0]
+    expected = []
+    for v in X.astype(np.float64):
+        D = v.sum()
+        # -F(v) = log sum_h exp(-E(v, h)), E = -h W v - b v - D c h.
+        expected.append(-logsumexp([h @ W @ v + b @ v + D * (c @ h) for h in
+                                    itertools.product([0.0, 1.0], repeat=H)]))
+    assert_allclose(model.free_energy(X), expected, **TOL[dtype])
+    assert_allclose(model.free_energy(sp.csr_matrix(X)), expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("D", [0, 1, 2, 3])
+def test_exact_log_partition_against_brute_force(D):
+    model, _ = tiny_model()
+    W, b, c = model.components_, model.intercept_visible_, model.intercept_hidden_
+    terms = [h @ W @ v + b @ v + D * (c @ h) for v in sequences(4, D)
+             for h in map(np.array, itertools.product([0.0, 1.0], repeat=3))]
+    assert log_partition_exact(model, length=D) == pytest.approx(logsumexp(terms), rel=1e-12)
+
+
+def test_log_probabilities_sum_to_one():
+    """Every document of length D, weighted by its number of orderings, has
+    total probability 1 under score_samples (the sequence probability)."""
+    from scipy.special import gammaln
+
+    model, _ = tiny_model()
+    D = 3
+    docs = np.unique(np.array(list(sequences(4, D))), axis=0)
+    orderings = gammaln(D + 1) - gammaln(docs + 1).sum(axis=1)
+    assert logsumexp(model.score_samples(docs) + orderings) == pytest.approx(0, abs=1e-10)
+
+
+def test_log_partition_needs_a_length():
+    model, _ = tiny_model()
+    with pytest.raises(ValueError, match="length=D"):
+        log_partition_exact(model)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_visible_draws_are_multinomial(dtype):
+    """D draws from the softmax: each row sums to D, the mean counts are
+    D p within 5 standard errors, and the mean-field mode gives D p."""
+    rng = np.random.RandomState(1)
+    V, H, n = 6, 3, 4000
+    W = rng.normal(0, 1, (H, V)).astype(dtype)
+    b = rng.normal(0, 1, V).astype(dtype)
+    h = np.tile((rng.uniform(size=H) < 0.5).astype(dtype), (n, 1))
+    D = np.full(n, 7, dtype)
+    a = h[0].astype(np.float64) @ W + b
+    p = np.exp(a - logsumexp(a))
+    out = np.empty((n, V), dtype)
+    _inference.visible_given_hidden(h, W, b, np.zeros(0, dtype), out, (5, 1), lengths=D)
+    assert_array_equal(out.sum(axis=1), D)
+    assert np.all(out == np.round(out)) and out.min() >= 0
+    se = np.sqrt(7 * p * (1 - p) / n)
+    assert np.all(np.abs(out.mean(axis=0) - 7 * p) < 5 * se)
+    _inference.visible_given_hidden(h, W, b, np.zeros(0, dtype), out, None, lengths=D)
+    assert_allclose(out[0], 7 * p, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def reference_draws(P, D, key, stream):
+    """numpy's version of the kernel's multinomial draws: the sorted uniforms
+    of exponential spacings against the cumulative probabilities."""
+    m, V = P.shape
+    n = int(D.max()) + 1
+    E = -np.log1p(-uniform_array(key, stream, m, n, np.float64))
+    out = np.zeros((m, V), P.dtype)
+    for i in range(m):
+        d = int(D[i])
+        x = np.cumsum(E[i, :d]) / E[i, :d + 1].sum()
+        cum = np.cumsum(P[i].astype(np.float64))
+        idx = np.minimum(np.searchsorted(cum, x, side="right"), V - 1)
+        out[i] = np.bincount(idx, minlength=V)
+    return out
+
+
+def reference_step(W, b, c, X, key, cd_k, learning_rate, momentum, W_inc, b_inc, c_inc):
+    """CD-k of a Replicated Softmax in numpy (sampled counts), in place."""
+    dtype = W.dtype.type
+    m, V = X.shape
+    H = W.shape[0]
+    D = X.sum(axis=1)
+    p0 = expit(X @ W.T + D[:, None] * c)
+    h = (uniform_array(key, 0, m, H, dtype) < p0).astype(dtype)
+    for t in range(1, cd_k + 1):
+        a = (h @ W + b).astype(np.float64)
+        P = np.exp(a - a.max(axis=1, keepdims=True))
+        P = (P / P.sum(axis=1, keepdims=True)).astype(dtype)
+        v = reference_draws(P, D, key, 2 * t - 1).astype(dtype)
+        if t == 1:
+            err = float(np.sum((X - v).astype(np.float64) ** 2))
+        pk = expit(v @ W.T + D[:, None] * c)
+        if t < cd_k:
+            h = (uniform_array(key, 2 * t, m, H, dtype) < pk).astype(dtype)
+    alpha = learning_rate / m
+    W_inc[:] = momentum * W_inc + alpha * (p0.T @ X - pk.T @ v)
+    W += W_inc
+    c_inc[:] = momentum * c_inc + alpha * (D[:, None] * (p0 - pk)).sum(axis=0)
+    c += c_inc
+    b_inc[:] = momentum * b_inc + alpha * (X.sum(axis=0) - v.sum(axis=0))
+    b += b_inc
+    return err
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cd_k", [1, 2])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_cd_step_matches_numpy(dtype, cd_k, sparse):
+    from skdbn._csr import columns
+    from skdbn._visible import BERNOULLI
+
+    rng = np.random.RandomState(0)
+    m, V, H = 12, 9, 5
+    X = rng.poisson(0.8, (m, V)).astype(dtype)
+    W = rng.normal(0, 0.3, (H, V)).astype(dtype)
+    b = rng.normal(0, 0.3, V).astype(dtype)
+    c = rng.normal(0, 0.1, H).astype(dtype)
+    incs = [rng.normal(0, 0.01, s).astype(dtype) for s in ((H, V), V, H)]
+    key = batch_key(3, 1, 4)
+    ref = [a.copy() for a in (W, b, c, *incs)]
+    ref_err = reference_step(ref[0], ref[1], ref[2], X, key, cd_k, 0.05, 0.5, *ref[3:])
+
+    state = RBMState(W, b, c, np.zeros(0, dtype), np.zeros((m, H), dtype, order="F"), seed=0,
+                     components_inc=incs[0], visible_inc=incs[1], hidden_inc=incs[2])
+    vis = np.empty((2 * m, V), dtype)
+    vis[:m] = X
+    scratch = (vis, np.empty((H, 2 * m), dtype), np.empty((0, 0), dtype))
+    data = columns(sp.csr_matrix(X), dtype, BERNOULLI) if sparse else None
+    options = {**STEP_DEFAULTS, "cd_k": cd_k, "learning_rate": 0.05, "momentum": 0.5,
+               "key": key, "n_threads": 2}
+    with threadpool_limits(limits=1, user_api="blas"):
+        err = driver("_cd").cd_step(state, scratch, m, options, None, data, X.sum(axis=1))
+    assert err == pytest.approx(ref_err, rel=1e-6)
+    for got, want in zip((W, b, c, *incs), ref):
+        assert_allclose(got, want, **TOL[dtype])
+
+
+def test_same_model_for_any_n_jobs():
+    X, _ = topic_corpus(200)
+    fits = [ReplicatedSoftmaxRBM(n_components=8, n_iter=2, random_state=0, n_jobs=n).fit(X)
+            for n in (1, 2)]
+    assert_array_equal(fits[0].components_, fits[1].components_)
+
+
+def test_sparse_fit_equals_dense_fit():
+    X, _ = topic_corpus(200)
+    kw = dict(n_components=8, n_iter=2, random_state=0)
+    dense = ReplicatedSoftmaxRBM(**kw).fit(X)
+    csr = ReplicatedSoftmaxRBM(**kw).fit(sp.csr_matrix(X))
+    assert_allclose(csr.components_, dense.components_, rtol=1e-10, atol=1e-12)
+    assert_allclose(csr.transform(sp.csr_matrix(X)), dense.transform(X), rtol=1e-10)
+
+
+def test_learns_the_topics_of_a_synthetic_corpus():
+    """Held-out perplexity (exact) below the unigram model's, and topic
+    posteriors that tell the generating topic apart far above chance."""
+    X, topic = topic_corpus(1200)
+    train, test = slice(0, 1000), slice(1000, None)
+    model = ReplicatedSoftmaxRBM(n_components=8, random_state=0).fit(X[train])
+    p = (X[train].sum(axis=0) + 1) / (X[train].sum() + X.shape[1])
+    unigram = np.exp(-(X[test] @ np.log(p)).sum() / X[test].sum())
+    assert model.perplexity(X[test]) < 0.9 * unigram
+    features = model.transform(X)
+    accuracy = cross_val_score(LogisticRegression(max_iter=1000), features, topic, cv=3).mean()
+    assert accuracy > 0.9  # chance: 0.25
+
+
+def test_count_vectorizer_pipeline_and_grid_search():
+    docs = ["the cat sat on the mat", "the dog sat on the log", "cats and dogs",
+            "a cat and a dog", "the mat and the log", "dogs chase cats"] * 5
+    labels = [0, 1, 0, 1, 0, 1] * 5
+    pipe = make_pipeline(CountVectorizer(),
+                         ReplicatedSoftmaxRBM(n_components=4, n_iter=3, random_state=0),
+                         LogisticRegression())
+    search = GridSearchCV(pipe, {"replicatedsoftmaxrbm__learning_rate": [0.01, 0.05]}, cv=2)
+    search.fit(docs, labels)
+    rbm = search.best_estimator_[1]
+    assert rbm.n_features_in_ == len(search.best_estimator_[0].vocabulary_)
+    assert list(rbm.get_feature_names_out()) == [f"replicatedsoftmaxrbm{i}" for i in range(4)]
+
+
+def test_sample_gives_documents_of_the_requested_length():
+    X, _ = topic_corpus(200)
+    model = ReplicatedSoftmaxRBM(n_components=8, n_iter=2, random_state=0).fit(X)
+    docs = model.sample(5, length=12, n_gibbs=20, random_state=0)
+    assert_array_equal(docs.sum(axis=1), 12)
+    assert_array_equal(docs, model.sample(5, length=12, n_gibbs=20, random_state=0))
+
+
+def test_bad_counts():
+    with pytest.raises(ValueError, match="Negative values"):
+        ReplicatedSoftmaxRBM(n_iter=1).fit(-np.ones((3, 4)))
+    with pytest.warns(UserWarning, match="word counts"):
+        ReplicatedSoftmaxRBM(n_components=2, n_iter=1).fit(np.full((3, 4), 0.5))
+
+
+def test_distributed_fit_refuses_with_the_reason():
+    X, _ = topic_corpus(50)
+    with DistributedFit(n_workers=2):
+        with pytest.raises(ValueError, match="softmax of a document spans"):
+            ReplicatedSoftmaxRBM(n_components=4, n_iter=1).fit(X)
