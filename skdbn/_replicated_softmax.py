@@ -14,6 +14,12 @@ from ._visible import REPLICATED_SOFTMAX, ReplicatedSoftmaxVisible
 from .utils._threads import kernel_threads
 
 
+# Largest model whose log Z_D is computed exactly (2**20 hidden states);
+# beyond it, by AIS with these temperatures (None: metrics.default_betas).
+_EXACT_MAX_HIDDEN = 20
+_AIS_BETAS = None
+
+
 class ReplicatedSoftmaxRBM(_BaseRBM):
     """Replicated Softmax: an undirected topic model of word counts.
 
@@ -184,10 +190,13 @@ class ReplicatedSoftmaxRBM(_BaseRBM):
     def score_samples(self, X):
         """Log-probability ``log p(v)`` of each document, in nats.
 
-        ``-F(v) - log Z_D`` with ``Z_D`` the partition function of the
-        documents of the same length ``D``, computed exactly by enumerating
-        the hidden layer (models of at most 20 hidden units). The probability
-        is that of the sequence of ``D`` words, as in the paper.
+        ``-F(v) - log Z_D``, with ``Z_D`` the partition function of the
+        documents of the same length ``D``: exact for models of at most
+        20 hidden units (the hidden layer enumerated), else estimated by
+        AIS (:func:`skdbn.metrics.log_partition_ais`: 100 runs for each
+        distinct length, all run together, the default temperatures, a seed
+        fixed by the model). The probability is that of the sequence of
+        ``D`` words, as in the paper.
 
         Parameters
         ----------
@@ -199,30 +208,57 @@ class ReplicatedSoftmaxRBM(_BaseRBM):
         log_prob : ndarray of shape (n_samples,)
         """
         X = self._validate_fitted_input(X)
-        return self._score_samples(X)
+        return self._log_probabilities(X)[:, 0]
 
-    def _score_samples(self, X):
-        from .metrics import log_partition_exact
+    def _log_probabilities(self, X):
+        """(n_samples, 3): log p(v) and its lower and upper bounds (the AIS
+        estimates' +-3 standard-error intervals of log Z_D)."""
+        from .metrics import _replicated_softmax_ais, _replicated_softmax_exact
 
         D = REPLICATED_SOFTMAX.lengths(X, np.float64).round().astype(np.int64)
-        log_z = {int(d): log_partition_exact(self, n_jobs=self.n_jobs, length=int(d))
-                 for d in np.unique(D)}
-        return -self._free_energy(X).astype(np.float64) - np.array([log_z[int(d)] for d in D])
+        lengths = np.unique(D)
+        if self.n_components <= _EXACT_MAX_HIDDEN:
+            log_z = {d: (z, z, z) for d, z in
+                     _replicated_softmax_exact(self, lengths, self.n_jobs).items()}
+        else:
+            seed = int(self._state.seed % 2**32)
+            log_z = {d: (e.log_z, e.lower, e.upper) for d, e in _replicated_softmax_ais(
+                self, lengths, betas=_AIS_BETAS, random_state=seed, n_jobs=self.n_jobs).items()}
+        z = np.array([log_z[int(d)] for d in D]).reshape(-1, 3)
+        neg_f = -self._free_energy(X).astype(np.float64)
+        # A larger log Z gives the lower log-probability.
+        return neg_f[:, None] - z[:, [0, 2, 1]]
 
-    def perplexity(self, X):
+    def perplexity(self, X, return_interval=False):
         """Per-word perplexity ``exp(-sum log p(v) / sum D)`` of the documents X.
+
+        The measure of
+        :meth:`sklearn.decomposition.LatentDirichletAllocation.perplexity`:
+        lower is better, and a unigram model of the word frequencies is the
+        baseline. ``log p(v)`` is :meth:`score_samples`'s.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Word counts (held-out documents).
+        return_interval : bool, default=False
+            Also return the perplexities at the ends of the AIS estimates'
+            +-3 standard-error intervals of every ``log Z_D`` (all at the
+            same end: a conservative interval). Exact for small models.
 
         Returns
         -------
         perplexity : float
+        lower, upper : float
+            Only with ``return_interval``.
         """
         X = self._validate_fitted_input(X)
-        return float(np.exp(-self._score_samples(X).sum() / X.sum()))
+        n_words = float(X.sum())
+        logp = self._log_probabilities(X).sum(axis=0)
+        perplexity, lower, upper = np.exp(-logp / n_words)
+        if return_interval:
+            return float(perplexity), float(upper), float(lower)
+        return float(perplexity)
 
     def score(self, X, y=None):
         """Total log-likelihood of the documents X, in nats (the convention

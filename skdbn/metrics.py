@@ -236,11 +236,16 @@ def log_partition_exact(rbm, n_jobs=None, length=None):
 
 
 def _log_partition_replicated_softmax(rbm, W, b, c, length, n_jobs):
-    """log Z_D of a Replicated Softmax: the hidden layer enumerated, the
-    sequences of D words summed out (``D logsumexp(b + h W)`` each)."""
-    if length is None or int(length) != length or length < 0:
-        raise ValueError("The partition function of a Replicated Softmax depends on the "
-                         f"document length: pass length=D (a nonnegative int), got {length!r}.")
+    """log Z_D of a Replicated Softmax (see :func:`_replicated_softmax_exact`)."""
+    _check_length(length)
+    return _replicated_softmax_exact(rbm, [length], n_jobs)[int(length)]
+
+
+def _replicated_softmax_exact(rbm, lengths, n_jobs=None):
+    """``{D: log Z_D}``: the hidden layer enumerated once; the sequences of D
+    words sum out analytically, so ``log Z_D = logsumexp_h D s(h)`` with
+    ``s(h) = c.h + logsumexp(b + h W)`` for every length at once."""
+    W, b, c, _ = _parameters(rbm)
     if hidden_unit_code(rbm) != UNIT_CODES["bernoulli"]:
         raise ValueError("log_partition_exact of a Replicated Softmax enumerates its "
                          "hidden layer: it needs hidden_units='bernoulli'.")
@@ -248,17 +253,16 @@ def _log_partition_replicated_softmax(rbm, W, b, c, length, n_jobs):
     if n_hidden > MAX_ENUMERATED_UNITS:
         raise ValueError(
             f"log_partition_exact enumerates the hidden layer, which has {n_hidden} units: "
-            f"2**{n_hidden} states is too many (at most {MAX_ENUMERATED_UNITS} units).")
-    terms = []
+            f"2**{n_hidden} states is too many (at most {MAX_ENUMERATED_UNITS} units). Use "
+            "log_partition_ais with length=D.")
     with kernel_threads(n_jobs) as n_threads:
-        for states in _binary_configurations(n_hidden):
-            terms.append(length * (states @ c)
-                         + REPLICATED_SOFTMAX.sum_out(states, W, b, n_threads, length))
-    return float(logsumexp(np.concatenate(terms)))
+        s = np.concatenate([states @ c + REPLICATED_SOFTMAX.sum_out(states, W, b, n_threads, 1)
+                            for states in _binary_configurations(n_hidden)])
+    return {int(d): float(logsumexp(int(d) * s)) for d in lengths}
 
 
 def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
-                      n_jobs=None):
+                      n_jobs=None, length=None):
     """Estimate ``log Z`` by Annealed Importance Sampling.
 
     The chains start from a base-rate model with no weights and move
@@ -291,6 +295,10 @@ def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
         Seed of the chains.
     n_jobs : int, default=None
         Threads; None or -1 uses all the cores available.
+    length : int, default=None
+        For a :class:`~skdbn.ReplicatedSoftmaxRBM`, the document length
+        ``D`` of the partition function ``Z_D`` (required). Its base model
+        draws the words from their smoothed training frequencies.
 
     Returns
     -------
@@ -321,10 +329,15 @@ def log_partition_ais(rbm, n_runs=100, betas=None, X=None, random_state=None,
     True
     """
     W, b, c, visible = _parameters(rbm)
-    betas = _check_betas(betas, n_runs)
-    b_base, log_z_base = _base_model(rbm, W, b, visible, X)
-    log_w = _run_chains(rbm, b_base, betas, int(n_runs), random_state, n_jobs)
-    estimate = _summarise(log_w + log_z_base)
+    if visible is REPLICATED_SOFTMAX:
+        _check_length(length)
+        estimate = _replicated_softmax_ais(rbm, [length], n_runs, betas, X, random_state,
+                                           n_jobs)[length]
+    else:
+        betas = _check_betas(betas, n_runs)
+        b_base, log_z_hidden, log_z_visible = _base_model(rbm, W, b, visible, X)
+        log_w = _run_chains(rbm, b_base, betas, int(n_runs), random_state, n_jobs)
+        estimate = _summarise(log_w + log_z_hidden + log_z_visible)
     if estimate.lower == -np.inf:
         warnings.warn(
             f"The AIS estimate of log Z is unreliable: its log-weights have a standard "
@@ -402,7 +415,8 @@ def log_partition_reverse_ais(rbm, X, n_runs=100, betas=None, random_state=None,
     X = _check_X(X, W.shape[1])
     rng = check_random_state(random_state)
     rows = rng.choice(X.shape[0], n_runs, replace=n_runs > X.shape[0])
-    b_base, log_z_base = _base_model(rbm, W, b, visible, None)
+    b_base, log_z_hidden, log_z_visible = _base_model(rbm, W, b, visible, None)
+    log_z_base = log_z_hidden + log_z_visible
     # From the data, one Gibbs sweep at beta = 1 (the repeated 1 weighs
     # nothing), then down to the base model; the kernel's log-weights are
     # then minus the reverse chain's.
@@ -446,10 +460,37 @@ def _base_model(rbm, W, b, visible, X):
     else:
         n, sums = 0, np.zeros(n_visible)
     b_base, log_z_visible = visible.base_model(b, sums, n)
-    return b_base, log_z_hidden + log_z_visible
+    return b_base, log_z_hidden, log_z_visible
 
 
-def _run_chains(rbm, b_base, betas, n_runs, random_state, n_jobs, v_init=None):
+def _check_length(length):
+    if length is None or int(length) != length or length < 0:
+        raise ValueError("The partition function of a Replicated Softmax depends on the "
+                         f"document length: pass length=D (a nonnegative int), got {length!r}.")
+
+
+def _replicated_softmax_ais(rbm, lengths, n_runs=100, betas=None, X=None, random_state=None,
+                            n_jobs=None):
+    """``{D: AISEstimate of log Z_D}`` for each of ``lengths``: ``n_runs``
+    chains per length, all advancing together in one kernel call. The base
+    model has no weights and draws words from their smoothed frequencies, so
+    ``log Z_D`` of the base is the hidden units' term plus ``D`` times that
+    of one word."""
+    W, b, c, visible = _parameters(rbm)
+    lengths = [int(d) for d in lengths]
+    for d in lengths:
+        _check_length(d)
+    betas = _check_betas(betas, n_runs)
+    n_runs = int(n_runs)
+    b_base, log_z_hidden, log_z_word = _base_model(rbm, W, b, visible, X)
+    D = np.repeat(np.asarray(lengths, dtype=rbm.components_.dtype), n_runs)
+    log_w = _run_chains(rbm, b_base, betas, D.size, random_state, n_jobs, lengths=D)
+    return {d: _summarise(log_w[i * n_runs:(i + 1) * n_runs] + log_z_hidden + d * log_z_word)
+            for i, d in enumerate(lengths)}
+
+
+def _run_chains(rbm, b_base, betas, n_runs, random_state, n_jobs, v_init=None,
+                lengths=None):
     dtype = rbm.components_.dtype
     sig = np.asarray(rbm.state_.visible.sigma, dtype)
     seed = _streams.draw_seed(check_random_state(random_state))
@@ -457,7 +498,7 @@ def _run_chains(rbm, b_base, betas, n_runs, random_state, n_jobs, v_init=None):
     with kernel_threads(n_jobs) as n_threads:
         options = dict(seed=seed, n_threads=n_threads, hidden_unit=hidden_unit_code(rbm))
         _ais.ais_run(rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_, sig,
-                     np.asarray(b_base, dtype), betas, log_w, options, v_init)
+                     np.asarray(b_base, dtype), betas, log_w, options, v_init, lengths)
     return log_w
 
 

@@ -263,3 +263,41 @@ def test_distributed_fit_refuses_with_the_reason():
     with DistributedFit(n_workers=2):
         with pytest.raises(ValueError, match="softmax of a document spans"):
             ReplicatedSoftmaxRBM(n_components=4, n_iter=1).fit(X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ais_matches_exact_log_partition(dtype):
+    """AIS of Z_D for several lengths in one run, within 0.1 nats of the
+    enumeration, on a model trained on a topic corpus (so that its weights
+    shape the distribution)."""
+    from skdbn.metrics import _replicated_softmax_ais, log_partition_ais
+
+    X, _ = topic_corpus(300, n_topics=3, words_per_topic=5, mean_length=10)
+    model = ReplicatedSoftmaxRBM(n_components=6, n_iter=5, random_state=0,
+                                 dtype=dtype).fit(X)
+    betas = np.linspace(0, 1, 2001)
+    estimates = _replicated_softmax_ais(model, [1, 8, 20], n_runs=50, betas=betas,
+                                        random_state=0)
+    for d, est in estimates.items():
+        exact = log_partition_exact(model, length=d)
+        assert abs(est.log_z - exact) < 0.1, (d, est.log_z, exact)
+        assert est.lower <= exact + 0.1 and exact - 0.1 <= est.upper
+    one = log_partition_ais(model, n_runs=50, betas=betas, random_state=0, length=8)
+    assert abs(one.log_z - log_partition_exact(model, length=8)) < 0.1
+
+
+def test_perplexity_by_ais_agrees_with_exact(monkeypatch):
+    """A model above score_samples' enumeration threshold is scored by AIS;
+    on the same model the exact value (still enumerable) agrees."""
+    import skdbn._replicated_softmax as rs
+
+    X, _ = topic_corpus(300, n_topics=3, words_per_topic=5, mean_length=10)
+    model = ReplicatedSoftmaxRBM(n_components=6, n_iter=5, random_state=0).fit(X)
+    test = X[np.isin(X.sum(axis=1), [9, 11])]
+    exact = model.perplexity(test)
+    monkeypatch.setattr(rs, "_EXACT_MAX_HIDDEN", 0)
+    monkeypatch.setattr(rs, "_AIS_BETAS", np.linspace(0, 1, 2001))
+    estimate, lower, upper = model.perplexity(test, return_interval=True)
+    assert lower <= estimate <= upper
+    assert lower < upper
+    assert estimate == pytest.approx(exact, rel=0.01)

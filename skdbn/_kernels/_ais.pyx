@@ -11,11 +11,13 @@ import numpy as np
 
 from skdbn._kernels._blas cimport gemm, gemv
 from skdbn._kernels._math cimport sigmoid, softplus, skdbn_softplusf
-from skdbn._kernels._model cimport VISIBLE_BERNOULLI, Model, model_of
+from skdbn._kernels._blocks cimport add_length_bias
+from skdbn._kernels._model cimport VISIBLE_BERNOULLI, Model, model_of, visible_draw
 from skdbn._kernels._parallel cimport bound, effective_threads
 from skdbn._kernels._random cimport batch_key_nogil, normal, row_key
 from skdbn._kernels._units cimport (BERNOULLI, NRELU, check_hidden_unit, draw_uniform,
-                                    hidden_mean, hidden_sample, hidden_term)
+                                    hidden_mean, hidden_sample, hidden_term, set_lengths,
+                                    softmax_groups_rows)
 
 
 ctypedef struct Anneal:
@@ -70,6 +72,8 @@ cdef void ais_hidden_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
     cdef const floating *c = <const floating *> M.c
     cdef floating beta = <floating> a.beta, beta_prev = <floating> a.beta_prev
     cdef int unit = M.hidden_unit
+    if M.lengths != NULL:  # Replicated Softmax: the biases of a run of length D are D c
+        add_length_bias(act, ld, False, rows, j0, j1, M)
     if unit != BERNOULLI:
         for i in range(rows):
             row = act + i * ld
@@ -109,6 +113,9 @@ cdef void ais_visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
     Bernoulli: sigmoid(act + (1 - beta) b_base + beta b), and
     dot_part[i] = v_i . (b - b_base) over the block, for the next weight.
     Gaussian (u-space, base model sharing b and sigma): act + b / sigma + noise.
+    Replicated Softmax: act + (1 - beta) b_base + beta b only, the input of
+    the softmax over the whole row that :func:`ais_counts` samples after a
+    barrier.
     """
     cdef Py_ssize_t i, j
     cdef uint64_t rk
@@ -121,7 +128,10 @@ cdef void ais_visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
     for i in range(rows):
         row = act + i * ld
         rk = row_key(a.key, 1, i)
-        if M.visible_unit == VISIBLE_BERNOULLI:
+        if M.lengths != NULL:
+            for j in range(j0, j1):
+                row[j] = row[j] + (1 - beta) * b_base[j] + beta * b[j]
+        elif M.visible_unit == VISIBLE_BERNOULLI:
             for j in range(j0, j1):
                 x = sigmoid(row[j] + (1 - beta) * b_base[j] + beta * b[j])
                 row[j] = draw_uniform(x, rk, j) < x
@@ -132,10 +142,25 @@ cdef void ais_visible_block(floating *act, Py_ssize_t ld, Py_ssize_t rows,
         gemv(rows, j1 - j0, 1, act + j0, ld, <const floating *> a.b_diff + j0, 0, dot_part)
 
 
+cdef void ais_counts(floating *v, Py_ssize_t r0, Py_ssize_t r1, const Model *M, Anneal a,
+                     floating *dots, Py_ssize_t ldd, int n_parts) noexcept nogil:
+    """Replicated Softmax runs [r0, r1): v's rows hold the softmax inputs
+    (:func:`ais_visible_block`) on entry, the counts of each run's D draws on
+    return; dots[0, r] <- v_r . (b - b_base), the other parts' 0."""
+    cdef Py_ssize_t r, t
+    cdef Py_ssize_t n = M.n_vis
+    softmax_groups_rows(v, n, r0, r1, M, NULL, visible_draw(a.key, 1, True))
+    for r in range(r0, r1):
+        for t in range(1, n_parts):
+            dots[t * ldd + r] = 0
+    if r1 > r0:
+        gemv(r1 - r0, n, 1, v + r0 * n, n, <const floating *> a.b_diff, 0, dots + r0)
+
+
 def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1] c,
             const floating[::1] sigma, const floating[::1] b_base,
             const double[::1] betas, double[::1] log_w, AISOptions options,
-            const floating[:, ::1] v_init=None):
+            const floating[:, ::1] v_init=None, lengths=None):
     """Run AIS chains from the base model to the RBM; returns log weights.
 
     Each temperature costs one product ``v W^T`` (serving both the importance
@@ -162,6 +187,10 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
     v_init : array of shape (n_runs, n_visible), default=None
         Start of the chains (Bernoulli) instead of a sample of the base
         model: reverse AIS runs from data with ``betas`` decreasing.
+    lengths : array of shape (n_runs,), default=None
+        A Replicated Softmax: each run's document length D (its partition
+        function is Z_D); the base model's documents are D draws from
+        softmax(b_base).
     """
     cdef Py_ssize_t n_runs = log_w.shape[0], n_hid = W.shape[0], n_vis = W.shape[1]
     cdef Py_ssize_t K = betas.shape[0] - 1, k, r, lo, hi
@@ -181,6 +210,11 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
                                or sigma.shape[0] != 0):
         raise ValueError("v_init must be (n_runs, n_visible), for Bernoulli visibles")
     M = model_of(W, &b[0], &c[0], sig, options.hidden_unit)
+    cdef const Py_ssize_t[:, ::1] whole = np.array([[0, n_vis]], dtype=np.intp)
+    cdef const floating[::1] D
+    if lengths is not None:
+        D = lengths
+        set_lengths(&M, D, n_runs, whole)
     dtype = np.asarray(W).dtype
     nt = effective_threads(options.n_threads, n_runs, n_hid, n_vis)
     cdef floating[:, ::1] v = np.zeros((n_runs, n_vis), dtype=dtype)
@@ -206,6 +240,11 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
                                   bound(n_vis, nt, t + 1), &M,
                                   anneal(0, 0, batch_key_nogil(seed, 0), bb, bd),
                                   &dots[t, 0])
+            if M.lengths != NULL:
+                for t in prange(nt, num_threads=nt, schedule='static', chunksize=1):
+                    ais_counts(v0, bound(n_runs, nt, t), bound(n_runs, nt, t + 1), &M,
+                               anneal(0, 0, batch_key_nogil(seed, 0), bb, bd), &dots[0, 0],
+                               n_runs, nt)
         else:
             memcpy(v0, &v_init[0, 0], n_runs * n_vis * sizeof(floating))
             gemv(n_runs, n_vis, 1, v0, n_vis, &b_diff[0], 0, &dots[0, 0])
@@ -238,4 +277,10 @@ def ais_run(const floating[:, ::1] W, const floating[::1] b, const floating[::1]
                                               anneal(betas[k], betas[k - 1],
                                                      batch_key_nogil(seed, k), bb, bd),
                                               &dots[t, 0])
+                    if M.lengths != NULL:
+                        for t in prange(nt, schedule='static', chunksize=1):
+                            ais_counts(v0, bound(n_runs, nt, t), bound(n_runs, nt, t + 1),
+                                       &M, anneal(betas[k], betas[k - 1],
+                                                  batch_key_nogil(seed, k), bb, bd),
+                                       &dots[0, 0], n_runs, nt)
     return np.asarray(log_w)
