@@ -1,6 +1,6 @@
 """skdbn: Restricted Boltzmann Machines and Deep Belief Networks for scikit-learn."""
 
-from . import metrics
+from . import metrics, neighbors
 from ._autoencoder import DBNAutoencoder
 from ._dbn import DBNTransformer
 from ._dbn_classifier import DBNClassifier
@@ -26,6 +26,7 @@ __all__ = [
     "ZCAWhitener",
     "merge_patch_rbms",
     "metrics",
+    "neighbors",
     "show_versions",
     "__version__",
 ]

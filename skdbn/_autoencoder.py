@@ -7,6 +7,7 @@ Salakhutdinov 2006)."""
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
@@ -21,6 +22,7 @@ from .utils._threads import kernel_threads
 from .utils._validation import check_dtype_range
 
 _SIGMOID, _LINEAR = _mlp.KIND_CODES["sigmoid"], _mlp.KIND_CODES["linear"]
+_SOFTMAX = _mlp.KIND_CODES["softmax"]
 
 
 class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
@@ -41,10 +43,17 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     ----------
     hidden_layer_sizes : tuple of int, default=(128, 64, 10)
         Hidden units of each RBM, bottom to top; the last is the code size.
-    visible_units : {"bernoulli", "gaussian"}, default="bernoulli"
+    visible_units : {"bernoulli", "gaussian", "counts"}, default="bernoulli"
         Data in [0, 1] ("bernoulli": logistic output units, cross-entropy
-        loss) or standardised data ("gaussian": linear output units,
-        squared error).
+        loss), standardised data ("gaussian": linear output units, squared
+        error) or word counts ("counts", dense or CSR: the bottom RBM is a
+        :class:`ReplicatedSoftmaxRBM`; the encoder's first layer sees the
+        counts and each document's length ``D``, whose hidden biases are
+        ``D c``; the decoder's output is a softmax over the vocabulary
+        trained by the multinomial log-likelihood of the counts). With
+        ``code_units="binary"`` this is semantic hashing (Salakhutdinov &
+        Hinton 2009): retrieve by Hamming distance with
+        :class:`skdbn.neighbors.HammingNeighbors`.
     code_units : {"linear", "binary"}, default="linear"
         The code layer. "linear": Gaussian hidden units of unit variance in
         the top RBM, so that the code is the linear input of the top layer
@@ -157,7 +166,7 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [list, tuple],
-        "visible_units": [StrOptions({"bernoulli", "gaussian"})],
+        "visible_units": [StrOptions({"bernoulli", "gaussian", "counts"})],
         "code_units": [StrOptions({"linear", "binary"})],
         "code_noise": [Interval(Real, 0, None, closed="left")],
         "dbn": [None, HasMethods(["fit", "transform", "inverse_transform"])],
@@ -244,6 +253,9 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         learning_rate = self.pretrain_learning_rate
         if learning_rate == "auto":
             learning_rate = [0.1] * n_layers
+            if self.visible_units == "counts":
+                # A document's gradient grows with its length.
+                learning_rate[0] = 0.01
             if linear:
                 learning_rate[-1] = 0.001
         params = {}
@@ -261,6 +273,8 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     def _max_loss(self, X):
         # Cross-entropy: every feature at half the kernel's clamp means the
         # network has stopped predicting; squared error: only non-finite.
+        if self.visible_units == "counts":
+            return _MAX_LOSS  # per word
         return X.shape[1] * _MAX_LOSS if self.visible_units == "bernoulli" else np.inf
 
     def _check_dbn(self, dbn):
@@ -274,7 +288,8 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 f"{'gaussian' if self.code_units == 'linear' else 'bernoulli'}] or change "
                 "code_units."
             )
-        bottom = dbn.rbms_[0].state_.visible.name
+        bottom = dbn.rbms_[0]._visible_type.name
+        bottom = {"replicated_softmax": "counts"}.get(bottom, bottom)
         if bottom != self.visible_units:
             raise ValueError(
                 f"visible_units={self.visible_units!r} does not match the given dbn's "
@@ -290,6 +305,8 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             kinds[n_layers - 1] = _LINEAR
         if self.visible_units == "gaussian":
             kinds[-1] = _LINEAR
+        if self.visible_units == "counts":
+            kinds[-1] = _SOFTMAX
         return kinds
 
     def _unroll(self, dtype):
@@ -310,6 +327,11 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         visible = rbms[0].state_.visible
         coefs[0] = visible.input_weights(coefs[0]).astype(dtype)
         coefs[-1] = visible.output_weights(coefs[-1]).astype(dtype)
+        if self.visible_units == "counts":
+            # The input's last column is the length D, whose weights are the
+            # hidden biases: the first layer's input is W v + D c.
+            coefs[0] = np.hstack([coefs[0], intercepts[0][:, None]])
+            intercepts[0] = np.zeros_like(intercepts[0])
         self.coefs_, self.intercepts_ = coefs, intercepts
         self._kinds_ = self._kinds(len(rbms))
         self.n_iter_ = 0
@@ -355,7 +377,8 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 random_state=rng.randint(np.iinfo(np.int32).max))
         else:
             X_train, X_val = X, None
-        self._fine_tune(X_train, None, X_val, None, rng)
+        self._fine_tune(X_train, None, X_val, None, rng, w=self._row_weights(X_train),
+                        w_val=self._row_weights(X_val))
         return self
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -386,14 +409,16 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         if isinstance(self.random_state, Integral):
             # A new minibatch order per call: the seed's, offset by the epoch.
             rng = np.random.RandomState([self.random_state, self.n_iter_])
-        self._fine_tune(X, None, None, None, rng, n_epochs=1, keep_solver_state=True)
+        self._fine_tune(X, None, None, None, rng, w=self._row_weights(X), n_epochs=1,
+                        keep_solver_state=True)
         return self
 
     def _start(self, X, warm):
         """Validated ``X`` in the network's dtype and the fit's random state;
         a warm start copies the fitted arrays, a cold one pretrains and
         unrolls."""
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=not warm)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=not warm,
+                          accept_sparse="csr" if self.visible_units == "counts" else False)
         rng = check_random_state(self.random_state)
         if warm:
             # New arrays: the kernels update in place, and a failed fit must
@@ -409,7 +434,34 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             self._solver_state = None
         dtype = self.coefs_[0].dtype
         check_dtype_range(X, dtype)
-        return X.astype(dtype, copy=False), rng
+        return self._net_input(X, dtype), rng
+
+    def _net_input(self, X, dtype):
+        """What the network takes: X in its dtype; for word counts, dense
+        counts with each document's length as a last column."""
+        if self.visible_units != "counts":
+            return X.astype(dtype, copy=False)
+        if (X.data if sp.issparse(X) else X).min(initial=0) < 0:
+            raise ValueError("DBNAutoencoder(visible_units='counts') takes word counts; "
+                             "X has negative values.")
+        D = np.asarray(X.sum(axis=1), dtype=dtype).reshape(-1, 1)
+        X = X.toarray() if sp.issparse(X) else X
+        return np.hstack([X.astype(dtype, copy=False), D])
+
+    def _row_weights(self, X):
+        """Fine-tuning weights of the rows of the network's input: for word
+        counts the lengths D (the loss is then the counts' log-likelihood),
+        else None (all 1)."""
+        if X is None or self.visible_units != "counts":
+            return None
+        return X[:, -1].astype(np.float64)
+
+    def _targets(self, X):
+        """The network's targets for its input X: X, or the documents' word
+        frequencies (the counts over their lengths)."""
+        if self.visible_units != "counts":
+            return X
+        return np.ascontiguousarray(X[:, :-1] / np.maximum(X[:, -1:], 1))
 
     def _train_batch(self, X, y, arrays, options, extra, rng):
         noise = None
@@ -418,10 +470,11 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             noise = [None] * len(self.coefs_)
             noise[k] = rng.normal(0.0, self.code_noise,
                                   (X.shape[0], self.coefs_[k].shape[0])).astype(X.dtype)
-        return _mlp.reconstruction_step(X, X, *arrays, self._kinds_, options, noise, **extra)
+        return _mlp.reconstruction_step(X, self._targets(X), *arrays, self._kinds_, options,
+                                        noise, **extra)
 
     def _validation_score(self, X, y, w, n_threads):
-        error = float(np.mean(self._squared_errors(X, n_threads)))
+        error = float(np.mean(self._errors(X, n_threads)))
         return -error, f", validation error = {error:.4f}"
 
     # ------------------------------------------------------------------
@@ -448,16 +501,24 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     def _decode(self, codes, n_threads):
         return self._run(codes, self._n_layers, len(self.coefs_), n_threads)
 
-    def _squared_errors(self, X, n_threads):
-        """Squared reconstruction error of each row, summed over features."""
-        diff = self._decode(self._encode(X, n_threads), n_threads) - X
+    def _errors(self, X, n_threads):
+        """Reconstruction error of each row of the network's input X: the
+        squared error summed over features, or for word counts the negative
+        log-likelihood of the counts under the decoder's word distribution
+        (in nats per document)."""
+        out = self._decode(self._encode(X, n_threads), n_threads)
+        if self.visible_units == "counts":
+            return -np.einsum("ij,ij->i", X[:, :-1], np.log(np.maximum(out, 1e-300)),
+                              dtype=np.float64)
+        diff = out - X
         return np.einsum("ij,ij->i", diff, diff, dtype=np.float64)
 
     def _validate(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False,
+                          accept_sparse="csr" if self.visible_units == "counts" else False)
         check_dtype_range(X, self.coefs_[0].dtype)
-        return X.astype(self.coefs_[0].dtype, copy=False)
+        return self._net_input(X, self.coefs_[0].dtype)
 
     def transform(self, X):
         """Codes of X: the encoder's output.
@@ -487,7 +548,8 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         Returns
         -------
         X_original : ndarray of shape (n_samples, `n_features_in_`)
-            Reconstructed data.
+            Reconstructed data; for word counts, each document's word
+            distribution (rows summing to 1).
         """
         check_is_fitted(self)
         codes = check_array(X, dtype=self.coefs_[0].dtype, order="C",
@@ -505,6 +567,9 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
 
         The squared error of each sample is summed over the features and
         averaged over the samples, as the deep-autoencoder papers report it.
+        For word counts (``visible_units="counts"``): minus the mean over the
+        documents of the negative log-likelihood of their counts under the
+        reconstructed word distribution, ``-sum(v * log(p))``.
 
         Parameters
         ----------
@@ -520,4 +585,4 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         """
         X = self._validate(X)
         with kernel_threads(self.n_jobs) as n_threads:
-            return -float(np.mean(self._squared_errors(X, n_threads)))
+            return -float(np.mean(self._errors(X, n_threads)))

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _streams
 from ._rbm import BernoulliRBM, GaussianBernoulliRBM
+from ._replicated_softmax import ReplicatedSoftmaxRBM
 from ._up_down import UpDownMixin
 from .utils._atomic import atomic_fit
 from .utils._threads import kernel_threads
@@ -47,10 +48,11 @@ class DBNTransformer(UpDownMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
     ----------
     hidden_layer_sizes : tuple of int, default=(256, 256)
         Number of hidden units of each RBM, bottom to top.
-    visible_units : {"bernoulli", "gaussian"}, default="bernoulli"
+    visible_units : {"bernoulli", "gaussian", "counts"}, default="bernoulli"
         Type of the bottom RBM's visible units: :class:`BernoulliRBM` for
         data in [0, 1], :class:`GaussianBernoulliRBM` for standardised or
-        whitened real-valued data. An upper RBM has Bernoulli visibles, or
+        whitened real-valued data, :class:`ReplicatedSoftmaxRBM` for word
+        counts (``inverse_transform`` then gives word distributions). An upper RBM has Bernoulli visibles, or
         unit-variance Gaussian ones above a layer of Gaussian hidden units.
     learning_rate : float or sequence of float, default=0.05
         Learning rate of each RBM: one value for all layers or one per layer.
@@ -144,7 +146,7 @@ class DBNTransformer(UpDownMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [list, tuple],
-        "visible_units": [StrOptions({"bernoulli", "gaussian"})],
+        "visible_units": [StrOptions({"bernoulli", "gaussian", "counts"})],
         "learning_rate": _scalar_or_per_layer(Interval(Real, 0, None, closed="neither")),
         "n_iter": _scalar_or_per_layer(Interval(Integral, 0, None, closed="left")),
         "batch_size": _scalar_or_per_layer(Interval(Integral, 1, None, closed="left")),
@@ -229,6 +231,8 @@ class DBNTransformer(UpDownMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
                       dtype=self.dtype, n_jobs=self.n_jobs)
         if layer == 0 and self.visible_units == "gaussian":
             return GaussianBernoulliRBM(sigma=self.sigma, **params)
+        if layer == 0 and self.visible_units == "counts":
+            return ReplicatedSoftmaxRBM(**params)
         if layer > 0 and self._layer_params(layer - 1).hidden_units != "bernoulli":
             # Real-valued units below: unit-variance Gaussian visibles.
             return GaussianBernoulliRBM(sigma=1.0, **params)
@@ -296,6 +300,12 @@ class DBNTransformer(UpDownMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
             The fitted DBN.
         """
         X = self._validate(X, reset=True)
+        if self.up_down_iter > 0 and self.visible_units == "counts":
+            raise ValueError(
+                "up_down_iter > 0 is not supported with visible_units='counts': the "
+                "up-down delta rules model binary or Gaussian visibles, not the word counts "
+                "of a Replicated Softmax. Use up_down_iter=0, or fine-tune the stack as a "
+                "DBNAutoencoder(visible_units='counts').")
         rng = check_random_state(self.random_state)
         rbms = self._layers(rng)
         self.rbms_ = []

@@ -333,6 +333,11 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """Each row's length for the kernels (word counts), or None."""
         return None
 
+    def _down_lengths(self, Hs):
+        """The lengths a top-down pass from hidden states Hs gives the
+        kernels (a DBN's generative pass), or None."""
+        return None
+
     def _check_distributable(self):
         """Raise if DistributedFit cannot train this model."""
 

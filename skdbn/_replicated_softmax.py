@@ -179,6 +179,17 @@ class ReplicatedSoftmaxRBM(_BaseRBM):
     def _lengths(self, X):
         return REPLICATED_SOFTMAX.lengths(X, self.components_.dtype)
 
+    def _down_lengths(self, Hs):
+        # A top-down pass knows no document: one word, whose mean is the
+        # softmax (the word distribution).
+        return np.ones(Hs.shape[0], self.components_.dtype)
+
+    def _visible_from_hidden(self, Hs, n_threads, sample=False, key=0, stream=0,
+                             lengths=None):
+        if lengths is None:
+            lengths = self._down_lengths(Hs)
+        return super()._visible_from_hidden(Hs, n_threads, sample, key, stream, lengths)
+
     def _check_distributable(self):
         raise ValueError(
             "DistributedFit does not train ReplicatedSoftmaxRBM: its workers each hold a "

@@ -156,7 +156,8 @@ class UpDownMixin:
         out = np.empty((hidden.shape[0], W.shape[1]), W.dtype)
         _inference.visible_given_hidden(hidden, W, self.generative_intercepts_[layer],
                                         self.rbms_[layer].state_.sigma, out,
-                                        (key, stream) if sample else None, n_threads)
+                                        (key, stream) if sample else None, n_threads,
+                                        lengths=self.rbms_[layer]._down_lengths(hidden))
         return out
 
     def _delta_rules(self, wake, sleep, lr, n_threads):

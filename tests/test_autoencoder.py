@@ -85,16 +85,6 @@ def test_reconstruction_step_matches_numpy(dtype, output, code):
         assert_allclose(got, want, **TOL[dtype])
 
 
-def test_reconstruction_step_refuses_softmax_output():
-    X = np.zeros((2, 3))
-    W, b = [np.zeros((3, 3))], [np.zeros(3)]
-    state = [[np.zeros((3, 3))], [np.zeros((3, 3))], [np.zeros(3)], [np.zeros(3)]]
-    kinds = np.array([_mlp.KIND_CODES["softmax"]], dtype=np.int32)
-    with pytest.raises(ValueError, match="sigmoid or linear"):
-        reconstruction_step(X, X, W, b, *state, [None, np.zeros((2, 3))],
-                            [None, np.zeros((2, 3))], [np.zeros((3, 3))], kinds)
-
-
 # ---------------------------------------------------------------------------
 # Unrolling.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -9,12 +9,15 @@ import pytest
 
 import skdbn
 import skdbn.metrics
+import skdbn.neighbors
 
 MODULES = [
     "skdbn._rbm",
     "skdbn._dbn",
     "skdbn._mlp",
     "skdbn.metrics",
+    "skdbn.neighbors",
+    "skdbn._replicated_softmax",
     "skdbn._zca",
     "skdbn._patches",
     "skdbn.distributed._backend",
@@ -33,10 +36,11 @@ def _public_objects():
     objects = [
         (f"skdbn.{name}", getattr(skdbn, name))
         for name in skdbn.__all__
-        if name not in ("metrics", "__version__")
+        if name not in ("metrics", "neighbors", "__version__")
     ]
-    objects += [(f"skdbn.metrics.{name}", getattr(skdbn.metrics, name))
-                for name in skdbn.metrics.__all__]
+    for module in (skdbn.metrics, skdbn.neighbors):
+        objects += [(f"{module.__name__}.{name}", getattr(module, name))
+                    for name in module.__all__]
     return objects
 
 

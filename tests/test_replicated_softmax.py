@@ -301,3 +301,107 @@ def test_perplexity_by_ais_agrees_with_exact(monkeypatch):
     assert lower <= estimate <= upper
     assert lower < upper
     assert estimate == pytest.approx(exact, rel=0.01)
+
+
+# ----------------------------------------------------------------------
+# Semantic hashing: a deep autoencoder over word counts, binary codes,
+# retrieval by Hamming distance.
+# ----------------------------------------------------------------------
+
+def test_semantic_hashing_retrieves_documents_of_the_same_topic():
+    from skdbn import DBNAutoencoder
+    from skdbn.neighbors import HammingNeighbors
+
+    X, topic = topic_corpus(1500)
+    train, test = slice(0, 1200), slice(1200, None)
+    ae = DBNAutoencoder((50, 8), visible_units="counts", code_units="binary",
+                        pretrain_n_iter=10, max_iter=20, random_state=0).fit(X[train])
+    assert isinstance(ae.dbn_.rbms_[0], ReplicatedSoftmaxRBM)
+    codes = ae.transform(X[train])
+    assert set(np.unique(codes)) <= {0, 1}
+    # The fine-tuning loss is the counts' negative log-likelihood per word:
+    # near the entropy of a topic (2.74 nats), far below a uniform guess.
+    assert ae.loss_curve_[-1] < 3.0 < np.log(X.shape[1])
+    index = HammingNeighbors(n_neighbors=20).fit(codes)
+    ind = index.kneighbors(ae.transform(X[test]), return_distance=False)
+    assert (topic[train][ind] == topic[test, None]).mean() > 0.9  # chance: 0.25
+    assert_array_equal(ae.transform(sp.csr_matrix(X[test])), ae.transform(X[test]))
+    assert_allclose(ae.inverse_transform(codes[:5]).sum(axis=1), 1, rtol=1e-6)
+    words = ae.inverse_transform(ae.transform(X[test]))
+    nll = -(X[test] * np.log(words)).sum(axis=1).mean()
+    assert ae.score(X[test]) == pytest.approx(-nll, rel=1e-6)
+
+
+def test_softmax_reconstruction_loss_is_the_counts_log_likelihood():
+    """The kernel's softmax output trained on word frequencies, weighted by
+    the lengths, reports -sum(v log p) / sum(D) before its update."""
+    from skdbn._kernels import _mlp
+
+    rng = np.random.RandomState(0)
+    m, V, H = 6, 5, 3
+    counts = rng.poisson(2.0, (m, V)).astype(np.float64)
+    D = counts.sum(axis=1)
+    X = rng.uniform(size=(m, 4))
+    weights = [rng.normal(0, 0.5, (H, 4)), rng.normal(0, 0.5, (V, H))]
+    biases = [np.zeros(H), rng.normal(0, 0.5, V)]
+    a1 = expit(X @ weights[0].T)
+    z = a1 @ weights[1].T + biases[1]
+    log_p = z - logsumexp(z, axis=1, keepdims=True)
+    expected = -(counts * log_p).sum() / D.sum()
+    optimizer = ([np.zeros_like(W) for W in weights], [np.zeros((1, 1))] * 2,
+                 [np.zeros_like(b) for b in biases], [np.zeros(1)] * 2)
+    scratch = ([None, np.empty((m, H)), np.empty((m, V))], [None, np.empty((m, H))],
+               [np.empty_like(W) for W in weights])
+    kinds = np.array([_mlp.KIND_CODES["sigmoid"], _mlp.KIND_CODES["softmax"]], np.int32)
+    options = dict(adam=False, learning_rate=0.1, momentum=0.0, alpha=0.0, beta1=0.9,
+                   beta2=0.999, epsilon=1e-8, step=1, n_threads=1, key=0)
+    loss = _mlp.reconstruction_step(X, counts / D[:, None], (weights, biases), optimizer,
+                                    scratch, kinds, options, sample_weight=D)
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_hamming_neighbors_against_brute_force():
+    from skdbn.neighbors import HammingNeighbors
+
+    rng = np.random.RandomState(0)
+    base = (rng.uniform(size=(60, 37)) < 0.5).astype(float)
+    queries = (rng.uniform(size=(7, 37)) < 0.5).astype(float)
+    full = (queries[:, None, :] != base[None, :, :]).sum(axis=2)
+    index = HammingNeighbors(n_neighbors=9).fit(base)
+    dist, ind = index.kneighbors(queries)
+    assert_array_equal(ind, np.argsort(full, axis=1, kind="stable")[:, :9])
+    assert_array_equal(dist, np.sort(full, axis=1)[:, :9])
+    # The stored codes themselves: never their own neighbour.
+    own = index.kneighbors(n_neighbors=3, return_distance=False)
+    assert not np.any(own == np.arange(60)[:, None])
+    dists, inds = index.radius_neighbors(queries, radius=14)
+    for i in range(7):
+        assert_array_equal(np.sort(inds[i]), np.flatnonzero(full[i] <= 14))
+        assert np.all(np.diff(dists[i]) >= 0)
+    with pytest.raises(ValueError, match="binary codes"):
+        HammingNeighbors().fit(rng.uniform(size=(5, 8)))
+    with pytest.raises(ValueError, match="n_neighbors must be"):
+        index.kneighbors(queries, n_neighbors=61)
+
+
+def test_unrolled_counts_network_equals_dbn_passes():
+    """Before fine-tuning, the encoder (counts and length in, the length's
+    weights the hidden biases) is the DBN's up-pass and the decoder its
+    down-pass, ending in the Replicated Softmax's word distribution."""
+    from skdbn import DBNAutoencoder
+
+    X, _ = topic_corpus(200)
+    ae = DBNAutoencoder((20, 6), visible_units="counts", pretrain_n_iter=3, max_iter=0,
+                        random_state=0).fit(X)
+    assert_allclose(ae.transform(X), ae.dbn_.transform(X), rtol=1e-10, atol=1e-12)
+    codes = ae.transform(X[:10])
+    assert_allclose(ae.inverse_transform(codes), ae.dbn_.inverse_transform(codes),
+                    rtol=1e-10, atol=1e-12)
+
+
+def test_dbn_with_counts_refuses_up_down():
+    from skdbn import DBNTransformer
+
+    X, _ = topic_corpus(50)
+    with pytest.raises(ValueError, match="not supported with visible_units='counts'"):
+        DBNTransformer((8, 4), visible_units="counts", n_iter=1, up_down_iter=1).fit(X)

@@ -327,13 +327,14 @@ cdef double delta_from_probs(floating *P, Py_ssize_t m, Py_ssize_t k,
 
 
 cdef double delta_from_targets(floating *P, const floating *T, Py_ssize_t m,
-                               Py_ssize_t k, bint sigmoid_out, const floating *w,
+                               Py_ssize_t k, int kind, const floating *w,
                                double total) noexcept nogil:
     """P <- (P - T) * w_i / total in place; returns the loss summed over the
     features and the rows (weights w_i, 1 if ``w`` is NULL): the
-    cross-entropy of sigmoid outputs against targets in [0, 1], or half the
-    squared error of linear outputs. Both losses have the gradient P - T
-    with respect to the output units' input."""
+    cross-entropy of sigmoid outputs against targets in [0, 1], that of a
+    softmax against target distributions (rows summing to 1), or half the
+    squared error of linear outputs. Each loss has the gradient P - T with
+    respect to the output units' input."""
     cdef Py_ssize_t i, j
     cdef double loss = 0, row_loss, wi = 1, p, t
     cdef floating scale
@@ -344,9 +345,12 @@ cdef double delta_from_targets(floating *P, const floating *T, Py_ssize_t m,
         for j in range(k):
             p = P[i * k + j]
             t = T[i * k + j]
-            if sigmoid_out:
+            if kind == SIGMOID:
                 row_loss -= (t * log(p if p > 1e-300 else 1e-300)
                              + (1 - t) * log(1 - p if 1 - p > 1e-300 else 1e-300))
+            elif kind == SOFTMAX:
+                if t != 0:
+                    row_loss -= t * log(p if p > 1e-300 else 1e-300)
             else:
                 row_loss += 0.5 * (p - t) * (p - t)
         loss += wi * row_loss
@@ -432,8 +436,11 @@ def reconstruction_step(const floating[:, ::1] X, const floating[:, ::1] T, net,
     As :func:`train_step`, with the layers' activations given by ``kinds``
     and ``noise`` as in :func:`forward` (``options.key`` unused: no
     dropout). A sigmoid output layer is trained by cross-entropy (targets in
-    [0, 1]), a linear one by half the squared error. Returns the loss summed
-    over the features, mean over the rows (weighted), before the update.
+    [0, 1]), a softmax one by cross-entropy against target distributions
+    (word frequencies, weighted by the documents' lengths: the multinomial
+    log-likelihood of the counts), a linear one by half the squared error.
+    Returns the loss summed over the features, mean over the rows
+    (weighted), before the update.
     """
     weights, biases = net
     acts = scratch[0]
@@ -442,16 +449,13 @@ def reconstruction_step(const floating[:, ::1] X, const floating[:, ::1] T, net,
     cdef const floating *w = NULL if sample_weight is None else &sample_weight[0]
     cdef double total = weight_total(sample_weight, m)
     cdef double loss
-    cdef bint sigmoid_out = kinds[L - 1] == SIGMOID
-    if kinds[L - 1] == SOFTMAX:
-        raise ValueError("reconstruction_step: the output layer must be sigmoid or linear")
+    cdef int out_kind = kinds[L - 1]
     if T.shape[0] != m or T.shape[1] != (<object> weights[L - 1]).shape[0]:
         raise ValueError("reconstruction_step: T does not match the output layer")
     forward(X, weights, biases, acts, options.n_threads, kinds, noise)
     D = acts[L]
     with nogil:
-        loss = delta_from_targets(&D[0, 0], &T[0, 0], m, D.shape[1], sigmoid_out, w,
-                                  total)
+        loss = delta_from_targets(&D[0, 0], &T[0, 0], m, D.shape[1], out_kind, w, total)
     backward(X, net, optimizer, scratch, kinds, &options, options.alpha / total, NO_KEEP)
     return loss / total
 
