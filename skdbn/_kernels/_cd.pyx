@@ -20,9 +20,9 @@ Conventions
 * Random numbers come from ``_random.pxd``, keyed by (key, stream, row,
   column): samples do not depend on the number of threads.
 * Sparse minibatches (``data``: Columns, ``_csr.pxd``) replace the data-side
-  products by sparse ones; sampled binary negative visibles become Columns
-  too when at most 1 / NEG_SPARSE_RATIO of them are on, and stay dense
-  otherwise. The down pass is dense either way.
+  products by sparse ones; sampled binary (or count) negative visibles
+  become Columns too when at most 1 / NEG_SPARSE_RATIO of them are on, and
+  stay dense otherwise. The down pass is dense either way.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -37,7 +37,8 @@ from skdbn._kernels._chain cimport DOWN, UP_DATA, Phase, chain_phase, n_phases
 from skdbn._kernels._csr cimport (ColumnsScratch, add_column_sums, columns_of,
                                   count_block, counted_columns, fill_block,
                                   merge_columns, sq_error_block, up_columns_by_unit)
-from skdbn._kernels._model cimport (VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN, Columns, Draw, Model,
+from skdbn._kernels._model cimport (VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN,
+                                    VISIBLE_REPLICATED_SOFTMAX, Columns, Draw, Model,
                                     Rule, Stats, StepOptions, hidden_draw, model_of,
                                     visible_draw)
 from skdbn._kernels._parallel cimport bound, effective_threads
@@ -268,7 +269,7 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
     cdef Chain c
     cdef Columns X0, neg, both
     cdef Py_ssize_t[::1] mcol, mstart, mrow
-    cdef floating[::1] mval
+    cdef floating[::1] mval, nval
     cdef ColumnsScratch ns
     cdef double err = 0
     cdef double *wg = NULL
@@ -314,15 +315,19 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
     if data is not None:
         X0 = columns_of(data, m, n_vis, v0)
         c.data = stats.pos = &X0
-        if o.sample_visible and M.visible_unit == VISIBLE_BERNOULLI:
-            # Sampled binary negative visibles: Columns when sparse enough.
+        if o.sample_visible and M.visible_unit != VISIBLE_GAUSSIAN:
+            # Sampled binary (or count) negative visibles: Columns when
+            # sparse enough; counts keep their values.
             cnt = np.empty(n_vis, np.intp)
             col = np.empty(n_vis, np.intp)
             start = np.empty(n_vis + 1, np.intp)
             row = np.empty(max(1, m * n_vis // NEG_SPARSE_RATIO), np.intp)
             totals = np.zeros(2 * n_threads, np.intp)
             ns.cnt, ns.col, ns.start, ns.row = &cnt[0], &col[0], &start[0], &row[0]
-            ns.capacity, ns.totals = row.shape[0], &totals[0]
+            ns.capacity, ns.totals, ns.val = row.shape[0], &totals[0], NULL
+            if M.visible_unit == VISIBLE_REPLICATED_SOFTMAX:
+                nval = np.empty(row.shape[0], dtype=np.asarray(W).dtype)
+                ns.val = &nval[0]
             c.neg = &ns
             # Room for the two halves merged (merge_columns).
             mcol = np.empty(n_vis, np.intp)
@@ -418,7 +423,7 @@ cdef inline void visible_sums(const floating *v, const Stats *s, Py_ssize_t n_vi
     if s.pos != NULL:
         add_column_sums(s.pos, <const floating *> s.pos.val, 1, lo, hi, out)
     if s.neg != NULL:
-        add_column_sums(s.neg, <const floating *> NULL, -1, lo, hi, out)
+        add_column_sums(s.neg, <const floating *> s.neg.val, -1, lo, hi, out)
     else:
         for i in range(m, 2 * m):
             row = v + i * n_vis

@@ -238,6 +238,7 @@ ctypedef struct ColumnsScratch:
     Py_ssize_t *col            # (n_vis,)
     Py_ssize_t *start          # (n_vis + 1,)
     Py_ssize_t *row            # (capacity,)
+    void *val                  # (capacity,) their values (counts), or NULL: binary
     Py_ssize_t capacity        # entries: more stay dense
     Py_ssize_t *totals         # (2 n_blocks,): each block's (entries, columns)
 
@@ -277,7 +278,7 @@ cdef inline Columns counted_columns(const ColumnsScratch *w, Py_ssize_t m,
         nnz += w.totals[2 * b]
         n_cols += w.totals[2 * b + 1]
     X.n_rows = m if nnz <= w.capacity else 0
-    X.n_cols, X.col, X.start, X.row, X.val = n_cols, w.col, w.start, w.row, NULL
+    X.n_cols, X.col, X.start, X.row, X.val = n_cols, w.col, w.start, w.row, w.val
     return X
 
 
@@ -286,10 +287,11 @@ cdef inline void fill_block(const floating *v, Py_ssize_t ld, Py_ssize_t m,
                             int block, int n_blocks) noexcept nogil:
     """The Columns of the m rows of v over the columns [k0, k1) of
     ``block``, counted by :func:`count_block`; w.cnt becomes each column's
-    next free entry. The last block also closes w.start. Values are not
-    kept: v is binary."""
+    next free entry. The last block also closes w.start. Values are kept
+    in w.val unless it is NULL (v binary)."""
     cdef Py_ssize_t i, k, kk, b, n, e = 0, c = 0
     cdef Py_ssize_t *cnt = w.cnt
+    cdef floating *val = <floating *> w.val
     cdef const floating *r
     for b in range(block):
         e += w.totals[2 * b]
@@ -312,6 +314,8 @@ cdef inline void fill_block(const floating *v, Py_ssize_t ld, Py_ssize_t m,
                 for kk in range(k, min(k + UNIT_BLOCK, k1)):
                     if r[kk] != 0:
                         w.row[cnt[kk]] = i
+                        if val != NULL:
+                            val[cnt[kk]] = r[kk]
                         cnt[kk] += 1
             k += UNIT_BLOCK
 
@@ -319,10 +323,11 @@ cdef inline void fill_block(const floating *v, Py_ssize_t ld, Py_ssize_t m,
 cdef inline void merge_columns(const Columns *P, const Columns *N, const floating *pval,
                                Py_ssize_t *col, Py_ssize_t *start, Py_ssize_t *row,
                                floating *val, Columns *out) noexcept nogil:
-    """out = the rows of P then those of N (rows offset by P.n_rows, values
-    1) as one Columns, in the arrays given (room for both): the gradient's
-    two halves then read each unit's row of W once."""
+    """out = the rows of P then those of N (rows offset by P.n_rows; N's
+    values, 1 if it has none) as one Columns, in the arrays given (room for
+    both): the gradient's two halves then read each unit's row of W once."""
     cdef Py_ssize_t a = 0, b = 0, c = 0, e = 0, k, f, m = P.n_rows
+    cdef const floating *nval = <const floating *> N.val
     while a < P.n_cols or b < N.n_cols:
         if b >= N.n_cols or (a < P.n_cols and P.col[a] <= N.col[b]):
             k = P.col[a]
@@ -339,7 +344,7 @@ cdef inline void merge_columns(const Columns *P, const Columns *N, const floatin
         if b < N.n_cols and N.col[b] == k:
             for f in range(N.start[b], N.start[b + 1]):
                 row[e] = N.row[f] + m
-                val[e] = 1
+                val[e] = 1 if nval == NULL else nval[f]
                 e += 1
             b += 1
         c += 1
