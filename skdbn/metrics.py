@@ -209,7 +209,8 @@ def log_partition_exact(rbm, n_jobs=None, length=None):
     n_hidden, n_visible = W.shape
     bernoulli_hidden = hidden_unit_code(rbm) == UNIT_CODES["bernoulli"]
     if visible is REPLICATED_SOFTMAX:
-        return _log_partition_replicated_softmax(rbm, W, b, c, length, n_jobs)
+        _check_length(length)
+        return _replicated_softmax_exact(rbm, [length], n_jobs)[int(length)]
     if not bernoulli_hidden and not visible.enumerable:
         return _log_partition_gaussian_gaussian(W, b, c, visible.sigma)
     # Gaussian hidden units integrate in closed form: enumerate the visibles.
@@ -233,12 +234,6 @@ def log_partition_exact(rbm, n_jobs=None, length=None):
                                               hidden_unit_code(rbm))
                 terms.append(states @ b + out)
     return float(logsumexp(np.concatenate(terms)) + visible.log_normaliser())
-
-
-def _log_partition_replicated_softmax(rbm, W, b, c, length, n_jobs):
-    """log Z_D of a Replicated Softmax (see :func:`_replicated_softmax_exact`)."""
-    _check_length(length)
-    return _replicated_softmax_exact(rbm, [length], n_jobs)[int(length)]
 
 
 def _replicated_softmax_exact(rbm, lengths, n_jobs=None):
