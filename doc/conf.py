@@ -169,8 +169,11 @@ html_show_sourcelink = False
 # -- Checks ------------------------------------------------------------------
 def _api_names():
     """Public names that the API reference must document."""
-    names = [n for n in skdbn.__all__ if n not in ("metrics", "__version__")]
-    return names + list(skdbn.metrics.__all__)
+    modules = ("metrics", "neighbors")
+    names = [n for n in skdbn.__all__ if n not in modules + ("__version__",)]
+    for module in modules:
+        names += getattr(skdbn, module).__all__
+    return names
 
 
 def _check_api_reference(app):

@@ -94,7 +94,7 @@ class ReplicatedSoftmaxRBM(_BaseRBM):
         pass.
     n_features_in_ : int
         Vocabulary size.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during fit, if they were strings.
 
     See Also
