@@ -73,8 +73,9 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         parameters are then ignored.
     pretrain_learning_rate : float, sequence of float or "auto", default="auto"
         Learning rate of each RBM (one value or one per layer). "auto" is
-        0.1 for the binary layers and 0.001 for a linear code layer, the
-        paper's values (Gaussian units need the smaller step).
+        0.1 for the binary and word-count layers (a Replicated Softmax's
+        rate is per word) and 0.001 for a linear code layer, the paper's
+        values (Gaussian units need the smaller step).
     pretrain_n_iter : int or sequence of int, default=20
         Pretraining epochs of each RBM.
     pretrain_batch_size : int or sequence of int, default=20
@@ -252,10 +253,9 @@ class DBNAutoencoder(_BackpropMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         linear = self.code_units == "linear"
         learning_rate = self.pretrain_learning_rate
         if learning_rate == "auto":
+            # A Replicated Softmax's rate is per word, on the binary RBMs'
+            # scale.
             learning_rate = [0.1] * n_layers
-            if self.visible_units == "counts":
-                # A document's gradient grows with its length.
-                learning_rate[0] = 0.01
             if linear:
                 learning_rate[-1] = 0.001
         params = {}

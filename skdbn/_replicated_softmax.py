@@ -42,12 +42,15 @@ class ReplicatedSoftmaxRBM(_BaseRBM):
     ----------
     n_components : int, default=50
         Number of hidden units (topics).
-    learning_rate : float, default=0.01
-        Learning rate of the weights and biases. The gradient of a document
-        grows with its length, hence a rate below the binary RBMs'.
+    learning_rate : float, default=0.3
+        Learning rate of the weights and biases, per word: a minibatch's
+        gradient is divided by its number of words (the sum of its
+        documents' lengths), not by its number of documents, so that one
+        rate suits short and long documents alike (a document's gradient
+        grows with its length).
     batch_size : int, default=100
         Documents per minibatch.
-    n_iter : int, default=20
+    n_iter : int, default=100
         Passes over the training data.
     verbose : int, default=0
         Print the reconstruction error after each pass.
@@ -126,9 +129,9 @@ class ReplicatedSoftmaxRBM(_BaseRBM):
         self,
         n_components=50,
         *,
-        learning_rate=0.01,
+        learning_rate=0.3,
         batch_size=100,
-        n_iter=20,
+        n_iter=100,
         verbose=0,
         random_state=None,
         cd_k=1,

@@ -156,7 +156,7 @@ def reference_step(W, b, c, X, key, cd_k, learning_rate, momentum, W_inc, b_inc,
         pk = expit(v @ W.T + D[:, None] * c)
         if t < cd_k:
             h = (uniform_array(key, 2 * t, m, H, dtype) < pk).astype(dtype)
-    alpha = learning_rate / m
+    alpha = learning_rate / X.sum()  # the gradient per word
     W_inc[:] = momentum * W_inc + alpha * (p0.T @ X - pk.T @ v)
     W += W_inc
     c_inc[:] = momentum * c_inc + alpha * (D[:, None] * (p0 - pk)).sum(axis=0)

@@ -298,12 +298,17 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
         gp = groups
         check_groups(gp, n_vis, M.visible_unit)
         M.groups, M.n_groups = &gp[0, 0], gp.shape[0]
+    # The gradient is averaged over the minibatch's examples, or for word
+    # counts over its words: a document's gradient grows with its length, and
+    # a per-word rate suits short and long documents alike.
+    cdef double n_weight = m
     if lengths is not None:
         gp = np.array([[0, n_vis]], dtype=np.intp)
         D = lengths
         set_lengths(&M, D, m, gp)
+        n_weight = max(1.0, float(np.sum(lengths[:m], dtype=np.float64)))
     n_threads = effective_threads(o.n_threads, m, n_hid, n_vis)
-    rule.alpha = o.learning_rate / m
+    rule.alpha = o.learning_rate / n_weight
     rule.momentum = o.momentum
     rule.decay = o.learning_rate * o.weight_decay
     rule.direct = <floating> rule.momentum == 0 and <floating> rule.decay == 0 \
@@ -392,11 +397,11 @@ cdef double _cd_step(floating[:, ::1] W, state, scratch, Py_ssize_t m,
                                wg + t * n_vis if learn_sigma else NULL)
 
         for j in range(n_hid):
-            update_bias(&b_hid[j], &bh_inc[j], gh_sum[j], o.learning_rate / m, o.momentum)
+            update_bias(&b_hid[j], &bh_inc[j], gh_sum[j], rule.alpha, o.momentum)
         for i in range(n_vis):
             update_bias(&b_vis[i], &bv_inc[i],
                         visible_bias_gradient(M.visible_unit, gv_sum[i], <floating *> M.sigma, i),
-                        o.learning_rate / m, o.momentum)
+                        rule.alpha, o.momentum)
 
         # Learned sigma (_phases.pxd), after the bias update that used the
         # old one.

@@ -76,7 +76,7 @@ ctypedef struct StepOptions:
 
 ctypedef struct Rule:
     # The weight update of a step: W_inc = momentum W_inc + alpha G - decay W.
-    double alpha               # learning rate / minibatch size
+    double alpha               # learning rate / examples (or words) in the minibatch
     double momentum
     double decay               # learning rate * weight decay
     bint direct                # no momentum, no decay: W += alpha G in the GEMM
