@@ -19,6 +19,7 @@ STEP_DEFAULTS = dict(cd_k=1, persistent=False, sample_visible=True,
 _testing = driver("_testing")
 normal_array = _testing.normal_array
 box_muller = _testing.box_muller
+exp_array = _testing.exp_array
 
 
 def cd_step(W, b, c, W_inc, b_inc, c_inc, sigma, vis, hid, chain, hid_mean, grad, m,

@@ -6,7 +6,7 @@ from libc.stdint cimport uint32_t, uint64_t
 
 import numpy as np
 
-from skdbn._kernels._math cimport skdbn_normalf
+from skdbn._kernels._math cimport skdbn_exp, skdbn_normalf
 from skdbn._kernels._random cimport normal, row_key
 
 
@@ -29,4 +29,13 @@ def box_muller(const uint32_t[::1] h1, const uint32_t[::1] h2):
     cdef Py_ssize_t i
     for i in range(h1.shape[0]):
         out[i] = skdbn_normalf(h1[i], h2[i])
+    return np.asarray(out)
+
+
+def exp_array(const double[::1] x):
+    """The kernels' vectorisable double-precision exp of each of ``x``."""
+    cdef double[::1] out = np.empty(x.shape[0])
+    cdef Py_ssize_t i
+    for i in range(x.shape[0]):
+        out[i] = skdbn_exp(x[i])
     return np.asarray(out)

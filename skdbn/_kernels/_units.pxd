@@ -9,7 +9,7 @@ from cython cimport floating
 from libc.math cimport exp, floor, log, sqrt, sqrtf
 from libc.stdint cimport uint32_t, uint64_t
 
-from skdbn._kernels._math cimport sigmoid, skdbn_expf, softplus
+from skdbn._kernels._math cimport sigmoid, skdbn_exp, skdbn_expf, softplus
 from skdbn._kernels._model cimport (VISIBLE_BERNOULLI, VISIBLE_GAUSSIAN,
                                     VISIBLE_REPLICATED_SOFTMAX, Draw, Model)
 from skdbn._kernels._random cimport (hash32_halves, normal_halves, row_key, uniform_d,
@@ -248,24 +248,28 @@ cdef inline floating visible_scale(int visible_unit, const floating *sigma,
 
 cdef extern from "_simd.h" nogil:
     double sum_f "skdbn_sum_f"(const float *r, Py_ssize_t n)
+    double sum_d "skdbn_sum_d"(const double *r, Py_ssize_t n)
 
 
 cdef inline double exp_shifted(floating *row, Py_ssize_t g0, Py_ssize_t g1, double mx,
                                bint vectorised) noexcept nogil:
     """row[j] <- exp(row[j] - mx) on [g0, g1); returns their sum, in double.
-    ``vectorised`` (float32 only): the vectorised float exp and a sum in
-    lanes, for a softmax over a whole vocabulary; else libm's exp in double
-    and a serial sum (softmax groups, whose results this keeps as they
-    were)."""
+    ``vectorised``: the vectorised exp of the row's type and a sum in lanes,
+    for a softmax over a whole vocabulary; else libm's exp in double and a
+    serial sum (softmax groups, whose results this keeps as they were)."""
     cdef Py_ssize_t j
     cdef double e, tot = 0
     cdef float shift
-    if floating is float:
-        if vectorised:
+    if vectorised:
+        if floating is float:
             shift = <float> mx
             for j in range(g0, g1):
                 row[j] = skdbn_expf(row[j] - shift)
             return sum_f(row + g0, g1 - g0)
+        else:
+            for j in range(g0, g1):
+                row[j] = skdbn_exp(row[j] - mx)
+            return sum_d(row + g0, g1 - g0)
     for j in range(g0, g1):
         e = exp(row[j] - mx)
         row[j] = <floating> e
