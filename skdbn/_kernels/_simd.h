@@ -102,34 +102,28 @@ SKDBN_INLINE int skdbn_any_nonzero_d(const double *r)
         + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 
 /* sum_k r[k] in double, in SKDBN_LANES partial sums as above. */
+#define SKDBN_SUM(r, n)                                                     \
+    double acc[SKDBN_LANES] = {0};                                          \
+    ptrdiff_t i, n_full = (n) - (n) % SKDBN_LANES;                          \
+    int k;                                                                  \
+    for (i = 0; i < n_full; i += SKDBN_LANES) {                             \
+        SKDBN_KEEP_LOOP                                                     \
+        for (k = 0; k < SKDBN_LANES; k++)                                   \
+            acc[k] += (double) (r)[i + k];                                  \
+    }                                                                       \
+    for (; i < (n); i++)                                                    \
+        acc[0] += (double) (r)[i];                                          \
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3]))                          \
+        + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+
 SKDBN_INLINE double skdbn_sum_f(const float *r, ptrdiff_t n)
 {
-    double acc[SKDBN_LANES] = {0};
-    ptrdiff_t i, n_full = n - n % SKDBN_LANES;
-    int k;
-    for (i = 0; i < n_full; i += SKDBN_LANES) {
-        SKDBN_KEEP_LOOP
-        for (k = 0; k < SKDBN_LANES; k++)
-            acc[k] += (double) r[i + k];
-    }
-    for (; i < n; i++)
-        acc[0] += (double) r[i];
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    SKDBN_SUM(r, n)
 }
 
 SKDBN_INLINE double skdbn_sum_d(const double *r, ptrdiff_t n)
 {
-    double acc[SKDBN_LANES] = {0};
-    ptrdiff_t i, n_full = n - n % SKDBN_LANES;
-    int k;
-    for (i = 0; i < n_full; i += SKDBN_LANES) {
-        SKDBN_KEEP_LOOP
-        for (k = 0; k < SKDBN_LANES; k++)
-            acc[k] += r[i + k];
-    }
-    for (; i < n; i++)
-        acc[0] += r[i];
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    SKDBN_SUM(r, n)
 }
 
 SKDBN_INLINE double skdbn_sum_squares_f(const float *r, const float *s, ptrdiff_t n)
