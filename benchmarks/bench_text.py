@@ -24,7 +24,8 @@ Printed, in one table:
   at each dimension's training median;
 - the fit time of each model;
 - one CD-1 epoch of the Replicated Softmax on the CSR counts and on their
-  dense copy (best of ``--repeats``).
+  dense copy (best of ``--repeats``), in float64 and in float32
+  (``--epochs-only``: just these).
 
 Usage: ``python benchmarks/bench_text.py --data /usr/share/games/fortunes``.
 
@@ -116,6 +117,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--recipe", action="store_true",
                         help="print the study of training settings instead")
+    parser.add_argument("--epochs-only", action="store_true",
+                        help="print only the sparse and dense epoch times")
     args = parser.parse_args()
 
     texts, labels = read_fortunes(args.data)
@@ -134,6 +137,9 @@ def main():
     k = args.topics
     if args.recipe:
         recipe_study(X_train, X_test, y_train, y_test, k)
+        return
+    if args.epochs_only:
+        epoch_ratios(X_train, k, args.repeats)
         return
     rs, t_rs = timed(lambda: ReplicatedSoftmaxRBM(n_components=k, random_state=0).fit(X_train))
     lda, t_lda = timed(lambda: LatentDirichletAllocation(n_components=k, random_state=0)
@@ -186,21 +192,29 @@ def main():
         (z_test > median).astype(np.uint8), return_distance=False)
     p_lsa_hash = same_label_fraction(y_train, y_test, ind)
 
-    # One CD-1 epoch on the sparse counts and on their dense copy.
-    dense = X_train.toarray()
-    models = {name: ReplicatedSoftmaxRBM(n_components=k, n_iter=1, random_state=0).fit(data)
-              for name, data in (("csr", X_train), ("dense", dense))}
-    epoch = best_times({"csr": lambda: models["csr"].partial_fit(X_train),
-                        "dense": lambda: models["dense"].partial_fit(dense)}, args.repeats)
-
     print("\nsemantic hashing, 20-bit codes, same label among the 50 nearest by Hamming "
           "distance:")
     print(f"  DBNAutoencoder (counts-500-500-128-20) {p_hash:.3f}   fit {t_hash:.1f} s")
     print(f"  LSA (20, binarised at the median)      {p_lsa_hash:.3f}")
     print(f"\nchance (a random training text's label): "
           f"{float(np.sum((np.unique(y_train, return_counts=True)[1] / len(y_train)) ** 2)):.3f}")
-    print(f"\none CD-1 epoch, {k} topics: CSR {epoch['csr']:.3f} s, dense {epoch['dense']:.3f} s "
-          f"({epoch['dense'] / epoch['csr']:.2f}x)")
+    epoch_ratios(X_train, k, args.repeats)
+
+
+def epoch_ratios(X_train, k, repeats):
+    """One CD-1 epoch on the sparse counts and on their dense copy, in
+    float64 (``CountVectorizer``'s integers as ``check_array`` makes them)
+    and in float32 (``CountVectorizer(dtype=np.float32)``)."""
+    print()
+    for dtype in (np.float64, np.float32):
+        csr = X_train.astype(dtype)
+        dense = csr.toarray()
+        models = {name: ReplicatedSoftmaxRBM(n_components=k, n_iter=1, random_state=0)
+                  .fit(data) for name, data in (("csr", csr), ("dense", dense))}
+        epoch = best_times({"csr": lambda: models["csr"].partial_fit(csr),
+                            "dense": lambda: models["dense"].partial_fit(dense)}, repeats)
+        print(f"one CD-1 epoch, {k} topics, {np.dtype(dtype).name}: CSR {epoch['csr']:.3f} s, "
+              f"dense {epoch['dense']:.3f} s ({epoch['dense'] / epoch['csr']:.2f}x)", flush=True)
 
 
 if __name__ == "__main__":
